@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "agg2exp",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "agg2exp", targets: ["agg2exp"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C shims: each publishes a small, prefixed API so Swift never sees the raw C structs.
+        .systemLibrary(name: "CNCurses",
+                       providers: [.apt(["libncurses-dev"])]),
+        .target(name: "CNifti",
+                cSettings: [.unsafeFlags(["-I/usr/include/nifti"])],
+                linkerSettings: [.linkedLibrary("niftiio"), .linkedLibrary("znz"),
+                                 .linkedLibrary("z"), .linkedLibrary("m")]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+
+        .target(name: "Engine", dependencies: ["CNifti", "COpenBLAS"]),
+        .target(name: "Explorer", dependencies: ["Engine"]),
+        .target(name: "Terminal", dependencies: ["CNCurses", "Explorer"]),
+        .executableTarget(name: "agg2exp", dependencies: [
+            "Engine", "Explorer", "Terminal",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "Benchmarks", dependencies: ["Engine"]),
+
+        .target(name: "TestSupport", dependencies: ["Engine"], path: "Tests/TestSupport"),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "CNifti", "COpenBLAS", "TestSupport"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "ExplorerTests", dependencies: ["Explorer", "Engine", "TestSupport"],
+                    resources: [.copy("Snapshots")]),
+        .testTarget(name: "TerminalTests", dependencies: ["Terminal", "CNCurses", "Explorer"]),
+        .testTarget(name: "CLITests", dependencies: ["Engine", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,9 @@
+import ArgumentParser
+import Engine
+
+@main
+struct Agg2Exp: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agg2exp",
+        abstract: "Explain 3D CT segmentation models with aggregated attributions (Agg²Exp).")
+}

@@ -1,0 +1,1 @@
+/// Shared helpers for tests: tolerances, temporary files, tiny volumes.
