@@ -57,12 +57,17 @@ public struct ConvTranspose3d: Sendable {
         var dx = Tensor(zeros: inputShape)
         dy.data.withUnsafeMutableBufferPointer { gp in
             dx.data.withUnsafeMutableBufferPointer { xp in
-                adjoint.forward(inputs: [ChannelSlab(pointer: gp.baseAddress!, channels: outChannels)],
-                                inputSize: outSize,
-                                outputs: [ChannelSlab(pointer: xp.baseAddress!, channels: inChannels)])
+                backwardInput(outputGradient: gp.baseAddress!, outputSize: outSize, inputGradient: xp.baseAddress!)
             }
         }
         return dx
+    }
+
+    /// Raw backward: `outputGradient` [Cout, D', H', W'] → `inputGradient` [Cin, D, H, W] (overwritten).
+    func backwardInput(outputGradient: UnsafeMutablePointer<Float>, outputSize: [Int],
+                       inputGradient: UnsafeMutablePointer<Float>) {
+        adjoint.forward(inputs: [ChannelSlab(pointer: outputGradient, channels: outChannels)], inputSize: outputSize,
+                        outputs: [ChannelSlab(pointer: inputGradient, channels: inChannels)])
     }
 
     /// Raw forward: `input` [Cin, D, H, W] → `output` [Cout, D', H', W'] (overwritten).
