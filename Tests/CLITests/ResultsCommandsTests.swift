@@ -1,56 +1,16 @@
 import Engine
 import Foundation
+import TestSupport
 import XCTest
-
-/// Runs the built `agg2exp` executable (it sits beside the test bundle in the products folder).
-enum CLIProcess {
-    struct Output {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    static var executable: URL {
-        Bundle.main.bundleURL.appendingPathComponent("agg2exp")
-    }
-
-    static func run(_ arguments: [String], environment: [String: String]? = nil) throws -> Output {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Read before waiting so a full pipe cannot block the child.
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Output(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                      stderr: String(decoding: e, as: UTF8.self))
-    }
-}
 
 let officialCSV = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .appendingPathComponent("EngineTests/Fixtures/official/tsv2_test_aggregated_sg_explanations_with_dice.csv")
 
-func scratchDirectory() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("agg2exp-cli-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
-
 final class ResultsCommandsTests: XCTestCase {
-    override func setUpWithError() throws {
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: CLIProcess.executable.path),
-                          "agg2exp is not built beside the tests")
-    }
-
     func testGlobalPrintsAndWritesTheOfficialMedians() throws {
-        let dir = try scratchDirectory()
+        let dir = URL(fileURLWithPath: try makeTemporaryDirectory(self))
         let json = dir.appendingPathComponent("global.json")
-        let r = try CLIProcess.run(["global", officialCSV.path, "--target", "lung_lower_lobe_left", "--json", json.path])
+        let r = try runAgg2Exp(["global", officialCSV.path, "--target", "lung_lower_lobe_left", "--json", json.path])
         XCTAssertEqual(r.status, 0, r.stderr)
         let lines = r.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
         XCTAssertEqual(lines.dropFirst(2).prefix(4).map { [$0[0], $0[1]] },
@@ -65,14 +25,14 @@ final class ResultsCommandsTests: XCTestCase {
     }
 
     func testGlobalRejectsAnUnknownTargetListingValidNames() throws {
-        let r = try CLIProcess.run(["global", officialCSV.path, "--target", "liver"])
+        let r = try runAgg2Exp(["global", officialCSV.path, "--target", "liver"])
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("unknown target \"liver\"; valid targets: background, aorta,"), r.stderr)
         XCTAssertTrue(r.stderr.contains("costal_cartilages"), r.stderr)
     }
 
     func testMergeOfSplitPartsRebuildsTheTable() throws {
-        let dir = try scratchDirectory()
+        let dir = URL(fileURLWithPath: try makeTemporaryDirectory(self))
         let table = try ResultsTable.read(officialCSV)
         var parts: [String] = []
         for (s, shard) in [Shard(index: 1, count: 2), Shard(index: 0, count: 2)].enumerated() {
@@ -86,18 +46,18 @@ final class ResultsCommandsTests: XCTestCase {
             parts.append(url.path)
         }
         let merged = dir.appendingPathComponent("merged.csv")
-        let r = try CLIProcess.run(["merge"] + parts + ["--csv", merged.path])
+        let r = try runAgg2Exp(["merge"] + parts + ["--csv", merged.path])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(try ResultsTable.read(merged), table)
     }
 
     func testMergeRejectsMismatchedColumns() throws {
-        let dir = try scratchDirectory()
+        let dir = URL(fileURLWithPath: try makeTemporaryDirectory(self))
         let a = dir.appendingPathComponent("a.csv"), b = dir.appendingPathComponent("b.csv")
         try "patient,x_dice,y_dice\np1,1,2\n".write(to: a, atomically: true, encoding: .utf8)
         try "patient,x_dice\np2,1\n".write(to: b, atomically: true, encoding: .utf8)
         let out = dir.appendingPathComponent("out.csv")
-        let r = try CLIProcess.run(["merge", a.path, b.path, "--csv", out.path])
+        let r = try runAgg2Exp(["merge", a.path, b.path, "--csv", out.path])
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("\(b.path): columns differ from \(a.path): missing \"y_dice\""), r.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
