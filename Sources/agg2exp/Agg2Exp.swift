@@ -8,5 +8,7 @@ struct Agg2Exp: ParsableCommand {
         abstract: "Explain 3D CT segmentation models with aggregated attributions (Agg²Exp).",
         subcommands: [
             InfoCommand.self,
+            MergeCommand.self,
+            GlobalCommand.self,
         ])
 }
