@@ -9,12 +9,13 @@ Preprocessing matches the engine exactly: the scan is already RAS at 3 mm, so on
 intensity window x = clip((HU + 1024) / 2048, 0, 1) is applied. The nibabel array (X, Y, Z)
 becomes the tensor [1, 1, X, Y, Z].
 
-Training uses the whole scan padded to the inference window (128x112x112) rather than small
-crops: instance normalisation computes its statistics over the spatial extent, so training on
-the same extent the engine infers on avoids a train/inference statistics mismatch. The pad
-offsets are randomised (inference pads symmetrically, as MONAI's sliding window does) and the
-intensities are lightly scaled and shifted. No flips: the classes are not left/right symmetric
-in the image.
+Training has two phases. First random 64^3 crops (half of them centred on a voxel of a randomly
+chosen foreground class, so small structures are seen often), which are cheap on a CPU. Then a
+short phase on the whole scan padded to the inference window (128x112x112): instance
+normalisation computes its statistics over the spatial extent, so finishing on the extent the
+engine infers on removes the crop/whole-scan statistics mismatch. In that phase the pad offsets
+are random (inference pads symmetrically, as MONAI's sliding window does). Intensities are
+lightly scaled and shifted throughout. No flips: left and right are distinct classes' context.
 
 Outputs (written atomically into --out-dir):
   model.safetensors          state_dict as F16
@@ -167,16 +168,31 @@ def dice_per_class(pred, truth):
     return out
 
 
-def padded_window(x, y, rng, augment):
-    """Pad (X,Y,Z) to the ROI with zeros, offsets random when augmenting, symmetric otherwise."""
+def augment_intensity(x, rng):
+    return x * np.float32(rng.uniform(0.9, 1.1)) + np.float32(rng.uniform(-0.05, 0.05))
+
+
+def random_crop(x, y, rng, size, class_voxels):
+    """A size^3 crop; half the time centred on a voxel of a random foreground class."""
+    if rng.random() < 0.5:
+        voxels = class_voxels[int(rng.integers(len(class_voxels)))]
+        centre = voxels[int(rng.integers(len(voxels)))]
+        start = [int(np.clip(c - size // 2, 0, d - size)) for c, d in zip(centre, x.shape)]
+    else:
+        start = [int(rng.integers(0, d - size + 1)) for d in x.shape]
+    sl = tuple(slice(s0, s0 + size) for s0 in start)
+    xc = augment_intensity(x[sl], rng).astype(np.float32)
+    return torch.from_numpy(xc)[None, None], torch.from_numpy(np.ascontiguousarray(y[sl]))[None, None]
+
+
+def padded_window(x, y, rng):
+    """The whole scan zero-padded to the ROI at a random offset, intensities augmented."""
     pads = []
     for dim, roi in zip(x.shape, ROI):
         diff = max(roi - dim, 0)
-        lo = int(rng.integers(0, diff + 1)) if augment else diff // 2
+        lo = int(rng.integers(0, diff + 1))
         pads.append((lo, diff - lo))
-    if augment:
-        x = x * np.float32(rng.uniform(0.9, 1.1)) + np.float32(rng.uniform(-0.05, 0.05))
-    xp = np.pad(x, pads).astype(np.float32)
+    xp = np.pad(augment_intensity(x, rng), pads).astype(np.float32)
     yp = np.pad(y, pads)
     return torch.from_numpy(xp)[None, None], torch.from_numpy(yp)[None, None]
 
@@ -203,21 +219,28 @@ def train(args, x, y):
               "np_rng": rng.bit_generator.state, "state": state}
         atomic_write(ckpt_path, lambda tmp: torch.save(ck, tmp))
 
+    if min(x.shape) < args.crop:
+        raise SystemExit(f"scan {x.shape} is smaller than the {args.crop}^3 crop")
+    class_voxels = [np.argwhere(y == c) for c in range(1, len(CLASSES))]
+    total = args.crop_steps + args.full_steps
     model.train()
     t0 = time.time() - state["elapsed_s"]
-    while state["step"] < args.steps:
+    while state["step"] < total:
         step = state["step"]
         lr = args.lr if step < args.lr_drop_step else args.lr_final
         for g in opt.param_groups:
             g["lr"] = lr
-        xb, yb = padded_window(x, y, rng, augment=True)
+        if step < args.crop_steps:
+            xb, yb = random_crop(x, y, rng, args.crop, class_voxels)
+        else:
+            xb, yb = padded_window(x, y, rng)
         opt.zero_grad()
         loss = loss_fn(model(xb), yb)
         loss.backward()
         opt.step()
         state["step"] = step + 1
         state["elapsed_s"] = time.time() - t0
-        if state["step"] % args.eval_every == 0 or state["step"] == args.steps:
+        if state["step"] % args.eval_every == 0 or state["step"] in (args.crop_steps, total):
             dice = dice_per_class(predict(model, x), y)
             mean = float(np.mean(list(dice.values())))
             state["history"].append({"step": state["step"], "loss": float(loss.detach()), "mean_dice": mean})
@@ -289,11 +312,13 @@ def main():
     p.add_argument("--seg", default=os.path.join(SAMPLE, "example_seg_fast_force_split.nii.gz"))
     p.add_argument("--out-dir", default=HERE)
     p.add_argument("--work-dir", default=os.path.join(tempfile.gettempdir(), "agg2exp-sample-model"))
-    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--crop", type=int, default=64, help="edge of the random cubic crops")
+    p.add_argument("--crop-steps", type=int, default=1200)
+    p.add_argument("--full-steps", type=int, default=40, help="final steps on the whole padded scan")
     p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--lr-drop-step", type=int, default=200)
+    p.add_argument("--lr-drop-step", type=int, default=800)
     p.add_argument("--lr-final", type=float, default=1e-3)
-    p.add_argument("--eval-every", type=int, default=20)
+    p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --work-dir")
