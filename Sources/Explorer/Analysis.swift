@@ -19,7 +19,7 @@ public protocol AnalysisProvider: Sendable {
                    progress: @escaping ProgressHandler, cancel: CancellationToken) throws -> AttributionDisplay
 
     /// Mass and mean of processed attribution per segment (background included).
-    func rank(attribution: Volume, segments: LabelMap, processing: Processing, names: [Int32: String]) -> [SegmentRow]
+    func rank(attribution: Volume, segments: LabelMap, processing: AttributionProcessing, names: [Int32: String]) -> [SegmentScore]
 }
 
 /// Identifies a cached attribution.

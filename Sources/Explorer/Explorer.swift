@@ -60,7 +60,7 @@ public struct ViewState: Equatable, Sendable {
     public var signedHeatmap = false
     public var clipPercentile: Double = 99.5
     public var hideBelowOnePercent = true
-    public var processing: Processing = .abs
+    public var processing: AttributionProcessing = .abs
     public var includeBackground = true
     public var rankKey: RankKey = .mass
     public var methodIndex = 0
@@ -96,7 +96,7 @@ public struct Explorer: Sendable {
     /// Attribution of the current (method, target), once computed.
     public var attribution: AttributionDisplay?
     /// Ranking for the current (method, target, processing), unsorted and with background.
-    public var rows: [SegmentRow] = []
+    public var rows: [SegmentScore] = []
     /// Per-target global box plots from a results CSV (`--global`), keyed by target class name.
     public var global: GlobalResults?
     public var progress: ProgressState?
@@ -124,14 +124,22 @@ public struct Explorer: Sendable {
     }
     public var layout: Layout { Layout(width: width, height: height) }
 
-    /// Sidebar rows in display order: background filtered as requested, sorted by the rank key.
-    public var rankedRows: [SegmentRow] {
-        let key: (SegmentRow) -> Double = { row in
-            (self.state.rankKey == .mass ? row.mass : row.mean) ?? -.infinity
-        }
+    /// Sidebar rows in display order: background filtered as requested, sorted by the rank key
+    /// (by voxel count while there is no attribution, e.g. without a model).
+    public var rankedRows: [SegmentScore] {
+        let key = rankValue
         return rows.filter { state.includeBackground || $0.label != 0 }
-            .sorted { key($0) != key($1) ? key($0) > key($1) : $0.label < $1.label }
+            .sorted { (key($0) ?? -.infinity) != (key($1) ?? -.infinity)
+                ? (key($0) ?? -.infinity) > (key($1) ?? -.infinity) : $0.label < $1.label }
     }
+
+    /// The sidebar's value column: mass or mean, or voxels when there is no attribution.
+    public var rankValue: (SegmentScore) -> Double? {
+        if attribution == nil { return { Double($0.voxels) } }
+        return state.rankKey == .mass ? { $0.mass } : { $0.mean }
+    }
+
+    public var rankValueName: String { attribution == nil ? "voxels" : state.rankKey.rawValue }
 
     // MARK: Input
 
@@ -245,7 +253,7 @@ public struct Explorer: Sendable {
             state.hideBelowOnePercent.toggle()
             return .redraw
         case .cycleProcessing:
-            let all = Processing.allCases
+            let all = AttributionProcessing.allCases
             state.processing = all[(all.firstIndex(of: state.processing)! + 1) % all.count]
             return .recompute
         case .toggleBackground:
@@ -273,12 +281,12 @@ public struct Explorer: Sendable {
                 state.message = StatusMessage("No label map to pick a target from", isError: true)
                 return .redraw
             }
-            guard Int(label) < max(classNames.count, 1) else {
+            guard let target = targetClass(for: label) else {
                 state.message = StatusMessage("\(scene.labelName(label)) is not a model class", isError: true)
                 return .redraw
             }
-            guard Int(label) != state.target else { return .redraw }
-            state.target = Int(label)
+            guard target != state.target else { return .redraw }
+            state.target = target
             return .recompute
         case .nextTarget, .previousTarget:
             guard classNames.count > 1 else { return .none }
@@ -308,6 +316,13 @@ public struct Explorer: Sendable {
         case .quit:
             return .quit
         }
+    }
+
+    /// The model class a label stands for: the label itself for a prediction, else the class of
+    /// the same name (a label map from a file may number its structures differently).
+    public func targetClass(for label: Int32) -> Int? {
+        if scene.labelSource == Scene.predictionSource { return Int(label) < classNames.count ? Int(label) : nil }
+        return classNames.firstIndex(of: scene.labelName(label))
     }
 
     /// Number of rows the sidebar list currently shows (ranking or global boxes).

@@ -153,7 +153,7 @@ struct PlaneRenderer {
 /// The value → colour-map position rule shared by the heatmap, its legend and the report.
 public struct HeatmapScale: Sendable {
     public let signed: Bool
-    public let processing: Processing
+    public let processing: AttributionProcessing
     /// Values at or below this magnitude are not drawn.
     public let threshold: Float
     /// Magnitude mapped to the end of the colour map (the clipping percentile of |a|).
@@ -170,7 +170,7 @@ public struct HeatmapScale: Sendable {
     /// Colour-map position in 0...1, or nil when the value is hidden.
     @inline(__always)
     public func position(_ a: Float) -> Double? {
-        let v = signed ? a : processing.apply(a)
+        let v = signed ? a : Float(processing.apply(a))
         guard v.isFinite, abs(v) > threshold, v != 0 else { return nil }
         return signed ? 0.5 + 0.5 * Double(max(min(v / clip, 1), -1)) : Double(min(abs(v) / clip, 1))
     }

@@ -109,10 +109,12 @@ extension Explorer {
         if let a = attribution, a.map.grid.contains(p[0], p[1], p[2]) {
             let v = a.map[p[0], p[1], p[2]]
             out.append(("attribution", Fmt.signed(Double(v)) + String(format: " (p%.1f)", a.percentile(of: v))))
-        } else {
+        } else if !methods.isEmpty {
             out.append(("attribution", progress == nil ? "–" : "computing"))
         }
-        out.append(("explain", "\(method) → \(targetName) (\(state.target)) · \(state.processing.rawValue)"))
+        if !methods.isEmpty {
+            out.append(("explain", "\(method) → \(targetName) (\(state.target)) · \(state.processing.rawValue)"))
+        }
         out.append(("window", state.window.label))
         return out
     }

@@ -72,7 +72,7 @@ public enum Report {
         out += planes(ex, ansi: ansi)
         out.append("")
         out.append("Ranking (\(ex.method), target \(ex.targetName), \(ex.state.processing.rawValue), "
-                   + "sorted by \(ex.state.rankKey.rawValue))")
+                   + "sorted by \(ex.rankValueName))")
         let rows = ex.rankedRows
         if rows.isEmpty {
             out.append("  (no ranking: attribution not computed)")

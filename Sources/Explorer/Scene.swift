@@ -10,6 +10,9 @@ public struct Scene: Sendable {
     public var labelSource: String
     public var labelNames: [Int32: String]
     public var labelColors: [Int32: RGB]
+    /// `labelSource` of a label map that came from the model.
+    public static let predictionSource = "model prediction"
+
     /// Voxel centroid of each label (computed once per label map, used to jump from the sidebar).
     public private(set) var centroids: [Int32: [Int]] = [:]
 
@@ -58,37 +61,6 @@ public struct Scene: Sendable {
     public func label(at p: [Int]) -> Int32? {
         guard let labels, labels.grid.contains(p[0], p[1], p[2]) else { return nil }
         return labels[p[0], p[1], p[2]]
-    }
-}
-
-/// How signed attributions are turned into non-negative evidence (METHOD.md §1.4).
-public enum Processing: String, CaseIterable, Sendable {
-    case abs, pos, neg
-
-    @inline(__always)
-    public func apply(_ a: Float) -> Float {
-        switch self {
-        case .abs: return Swift.abs(a)
-        case .pos: return max(a, 0)
-        case .neg: return max(-a, 0)
-        }
-    }
-}
-
-/// One ranked segment for the current target: mass (share of all evidence) and mean (density).
-public struct SegmentRow: Equatable, Sendable {
-    public var label: Int32
-    public var name: String
-    public var voxels: Int
-    public var mass: Double?
-    public var mean: Double?
-
-    public init(label: Int32, name: String, voxels: Int, mass: Double?, mean: Double?) {
-        self.label = label
-        self.name = name
-        self.voxels = voxels
-        self.mass = mass
-        self.mean = mean
     }
 }
 

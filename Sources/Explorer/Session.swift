@@ -5,12 +5,13 @@ import Engine
 /// or jobs, and folds finished jobs back into the explorer. Used from the UI thread only.
 public final class ExplorerSession {
     public var explorer: Explorer
-    public let controller: AnalysisController
+    /// nil without a model: the explorer then shows the scan and labels only.
+    public let controller: AnalysisController?
     /// Where `e`/`E` write reports.
     public var exportDirectory: URL
     private var lastProgress: ProgressState?
 
-    public init(explorer: Explorer, controller: AnalysisController,
+    public init(explorer: Explorer, controller: AnalysisController?,
                 exportDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) {
         self.explorer = explorer
         self.controller = controller
@@ -21,6 +22,11 @@ public final class ExplorerSession {
 
     /// Starts the first computation: the prediction when no label map was given, else the attribution.
     public func start() {
+        guard let controller else {
+            explorer.state.message = StatusMessage("No model loaded: showing the scan and labels only (--model DIR)")
+            explorer.rows = Self.labelCounts(explorer.scene)
+            return
+        }
         if explorer.scene.labels == nil {
             controller.start(.prediction, label: "predicting")
         } else {
@@ -38,7 +44,7 @@ public final class ExplorerSession {
             refresh()
             return .redraw
         case .cancelComputation:
-            controller.cancel()
+            controller?.cancel()
             return .redraw
         case .export(let ansi):
             exportReport(ansi: ansi, date: Date())
@@ -60,7 +66,7 @@ public final class ExplorerSession {
 
     /// Shows the cached attribution for the current (method, target) or starts computing it.
     public func refresh() {
-        guard explorer.scene.labels != nil || controller.runningJob != .prediction else { return }
+        guard let controller, explorer.scene.labels != nil || controller.runningJob != .prediction else { return }
         if let cached = controller.cached(currentKey) {
             explorer.attribution = cached
             rerank()
@@ -73,8 +79,18 @@ public final class ExplorerSession {
         explorer.progress = controller.progress
     }
 
+    /// One row per label with its voxel count (the sidebar without attributions).
+    static func labelCounts(_ scene: Scene) -> [SegmentScore] {
+        guard let labels = scene.labels else { return [] }
+        var counts: [Int32: Int] = [:]
+        for l in labels.labels { counts[l, default: 0] += 1 }
+        return counts.keys.sorted().map {
+            SegmentScore(label: $0, name: scene.labelName($0), voxels: counts[$0]!, mass: nil, mean: nil)
+        }
+    }
+
     private func rerank() {
-        guard let a = explorer.attribution, let labels = explorer.scene.labels else {
+        guard let controller, let a = explorer.attribution, let labels = explorer.scene.labels else {
             explorer.rows = []
             return
         }
@@ -85,12 +101,13 @@ public final class ExplorerSession {
 
     /// Folds finished jobs and progress into the explorer; true when the frame must be redrawn.
     public func poll() -> Bool {
+        guard let controller else { return false }
         var changed = false
         for event in controller.takeEvents() {
             changed = true
             switch event {
             case .predicted(let map):
-                explorer.scene.setLabels(map, source: "model prediction")
+                explorer.scene.setLabels(map, source: Scene.predictionSource)
                 refresh()
             case .attributed(let key, _):
                 if key == currentKey { refresh() }

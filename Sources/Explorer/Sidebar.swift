@@ -10,7 +10,8 @@ extension Explorer {
         let (df, _, _) = style(.dim, .sidebarBackground)
         let u = capabilities.unicode
         let clean = { (s: String) in u ? s : self.asciiOnly(s) }
-        grid.put(clean((focused ? (u ? "▶ " : "> ") : "  ") + "Target \(targetName) (\(state.target)) · \(method)"),
+        let title = methods.isEmpty ? "Segments (no model)" : "Target \(targetName) (\(state.target)) · \(method)"
+        grid.put(clean((focused ? (u ? "▶ " : "> ") : "  ") + title),
                  x: rect.x, y: rect.y, fg: tf, bg: bg, attrs: ta, maxWidth: rect.width)
         let bgText = state.includeBackground ? "bg shown" : "bg hidden"
         let listRect = Rect(x: rect.x, y: layout.sidebarListTop, width: rect.width, height: layout.sidebarListRows)
@@ -19,7 +20,8 @@ extension Explorer {
                      fg: df, bg: bg, maxWidth: rect.width)
             drawGlobal(into: &grid, rect: listRect, header: rect.y + 2)
         } else {
-            grid.put(clean(" \(state.processing.rawValue) · by \(state.rankKey.rawValue) · \(bgText)"),
+            let processing = methods.isEmpty ? "" : "\(state.processing.rawValue) · "
+            grid.put(clean(" \(processing)by \(rankValueName) · \(bgText)"),
                      x: rect.x, y: rect.y + 1, fg: df, bg: bg, maxWidth: rect.width)
             drawRanking(into: &grid, rect: listRect, header: rect.y + 2)
         }
@@ -36,7 +38,7 @@ extension Explorer {
         let nw = nameWidth
         let valueW = 8
         let barW = max(1, rect.width - 4 - nw - valueW - 2)
-        grid.put("  # " + "segment".rightPadded(to: nw) + " " + state.rankKey.rawValue.leftPadded(to: valueW),
+        grid.put("  # " + "segment".rightPadded(to: nw) + " " + rankValueName.leftPadded(to: valueW),
                  x: rect.x, y: header, fg: df, bg: bg, attrs: .underline, maxWidth: rect.width)
         let ranked = rankedRows
         guard !ranked.isEmpty else {
@@ -45,7 +47,7 @@ extension Explorer {
                      maxWidth: rect.width)
             return
         }
-        let values = ranked.map { (state.rankKey == .mass ? $0.mass : $0.mean) ?? 0 }
+        let values = ranked.map { rankValue($0) ?? 0 }
         let maxValue = values.map(abs).max() ?? 0
         let scroll = sidebarScroll(layout: layout)
         for n in 0..<rect.height {
@@ -60,8 +62,9 @@ extension Explorer {
             let y = rect.y + n
             grid.fill(Rect(x: rect.x, y: y, width: rect.width, height: 1), with: Cell(" ", fg: rf, bg: rb, attrs: ra))
             let v = values[idx]
+            let value = attribution == nil ? String(Int(v)) : Fmt.num(v)
             var text = String(idx + 1).leftPadded(to: 3) + " " + row.name.rightPadded(to: nw) + " "
-                + Fmt.num(v).leftPadded(to: valueW) + " "
+                + value.leftPadded(to: valueW) + " "
             if !capabilities.unicode { text = asciiOnly(text) }
             let x = rect.x + grid.put(text, x: rect.x, y: y, fg: rf, bg: rb, attrs: ra, maxWidth: rect.width)
             let frac = maxValue > 0 ? abs(v) / maxValue : 0

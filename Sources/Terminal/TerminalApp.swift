@@ -28,7 +28,7 @@ public enum TerminalApp {
             while let e = event {
                 switch session.handle(e) {
                 case .quit:
-                    session.controller.cancel()
+                    session.controller?.cancel()
                     return
                 case .resize:
                     presenter.invalidate()

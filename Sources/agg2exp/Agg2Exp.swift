@@ -5,5 +5,7 @@ import Engine
 struct Agg2Exp: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agg2exp",
-        abstract: "Explain 3D CT segmentation models with aggregated attributions (Agg²Exp).")
+        abstract: "Explain 3D CT segmentation models with aggregated attributions (Agg²Exp).",
+        subcommands: [ViewCommand.self, ReportCommand.self],
+        defaultSubcommand: ViewCommand.self)
 }

@@ -100,23 +100,23 @@ final class FakeProvider: AnalysisProvider, @unchecked Sendable {
         return AttributionDisplay(map: Fixtures.attribution(for: scene, target: target), details: [("method", method)])
     }
 
-    func rank(attribution: Volume, segments: LabelMap, processing: Processing, names: [Int32: String]) -> [SegmentRow] {
+    func rank(attribution: Volume, segments: LabelMap, processing: AttributionProcessing, names: [Int32: String]) -> [SegmentScore] {
         Self.ranking(attribution, segments, processing, names)
     }
 
     /// Agg²Exp mass and mean (METHOD.md §1.5), written out plainly as the test oracle.
-    static func ranking(_ a: Volume, _ s: LabelMap, _ p: Processing, _ names: [Int32: String]) -> [SegmentRow] {
+    static func ranking(_ a: Volume, _ s: LabelMap, _ p: AttributionProcessing, _ names: [Int32: String]) -> [SegmentScore] {
         var sum: [Int32: Double] = [:], count: [Int32: Int] = [:]
         var total = 0.0
         for (v, l) in zip(a.voxels, s.labels) {
-            let x = Double(p.apply(v))
+            let x = p.apply(v)
             sum[l, default: 0] += x
             count[l, default: 0] += 1
             total += x
         }
         return count.keys.sorted().map { l in
-            SegmentRow(label: l, name: names[l] ?? "label \(l)", voxels: count[l]!,
-                       mass: total > 0 ? sum[l]! / total : nil, mean: sum[l]! / Double(count[l]!))
+            SegmentScore(label: l, name: names[l] ?? "label \(l)", voxels: count[l]!,
+                         mass: total > 0 ? sum[l]! / total : nil, mean: sum[l]! / Double(count[l]!))
         }
     }
 }

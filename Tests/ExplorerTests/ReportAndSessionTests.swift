@@ -111,7 +111,7 @@ final class SessionTests: XCTestCase {
         _ = session.handle(.key(.char("N")))
         XCTAssertNotNil(session.explorer.attribution, "cached result shown at once")
         XCTAssertEqual(provider.attributeCalls.map(\.target), [1, 2])
-        // Processing changes re-rank the cached map without recomputing.
+        // AttributionProcessing changes re-rank the cached map without recomputing.
         _ = session.handle(.key(.char("p")))
         XCTAssertEqual(provider.attributeCalls.count, 2)
         XCTAssertEqual(session.explorer.rows, FakeProvider.ranking(session.explorer.attribution!.map, scene.labels!,
@@ -159,7 +159,7 @@ final class SessionTests: XCTestCase {
         let session = ExplorerSession(explorer: ex, controller: AnalysisController(provider: FakeProvider(scene: scene)))
         session.start()
         waitUntil(session) { session.explorer.attribution != nil }
-        XCTAssertEqual(session.explorer.scene.labelSource, "model prediction")
+        XCTAssertEqual(session.explorer.scene.labelSource, Scene.predictionSource)
         XCTAssertEqual(session.explorer.scene.centroids[2], [9, 2, 4])
     }
 }

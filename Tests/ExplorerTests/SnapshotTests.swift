@@ -82,7 +82,8 @@ final class SnapshotTests: XCTestCase {
 
     func testGlobalBoxPlots() throws {
         var ex = Fixtures.explorer(width: 100, height: 30)
-        ex.global = try GlobalResults(csv: GlobalResultsTests.csv, source: "results.csv")
+        ex.global = GlobalResults(table: try ResultsTable.parse(GlobalResultsTests.csv, source: "results.csv"),
+                                  source: "results.csv")
         _ = ex.apply(.toggleGlobal)
         ex.state.focus = .sidebar
         assertSnapshot(ex.render())
