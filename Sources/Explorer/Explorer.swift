@@ -125,7 +125,7 @@ public struct Explorer: Sendable {
     public var layout: Layout { Layout(width: width, height: height) }
 
     /// Sidebar rows in display order: background filtered as requested, sorted by the rank key
-    /// (by voxel count while there is no attribution, e.g. without a model).
+    /// (by voxel count without a model).
     public var rankedRows: [SegmentScore] {
         let key = rankValue
         return rows.filter { state.includeBackground || $0.label != 0 }
@@ -133,13 +133,13 @@ public struct Explorer: Sendable {
                 ? (key($0) ?? -.infinity) > (key($1) ?? -.infinity) : $0.label < $1.label }
     }
 
-    /// The sidebar's value column: mass or mean, or voxels when there is no attribution.
+    /// The sidebar's value column: mass or mean, or voxels without a model.
     public var rankValue: (SegmentScore) -> Double? {
-        if attribution == nil { return { Double($0.voxels) } }
+        if methods.isEmpty { return { Double($0.voxels) } }
         return state.rankKey == .mass ? { $0.mass } : { $0.mean }
     }
 
-    public var rankValueName: String { attribution == nil ? "voxels" : state.rankKey.rawValue }
+    public var rankValueName: String { methods.isEmpty ? "voxels" : state.rankKey.rawValue }
 
     // MARK: Input
 

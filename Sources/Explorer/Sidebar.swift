@@ -62,7 +62,7 @@ extension Explorer {
             let y = rect.y + n
             grid.fill(Rect(x: rect.x, y: y, width: rect.width, height: 1), with: Cell(" ", fg: rf, bg: rb, attrs: ra))
             let v = values[idx]
-            let value = attribution == nil ? String(Int(v)) : Fmt.num(v)
+            let value = methods.isEmpty ? String(Int(v)) : Fmt.num(v)
             var text = String(idx + 1).leftPadded(to: 3) + " " + row.name.rightPadded(to: nw) + " "
                 + value.leftPadded(to: valueW) + " "
             if !capabilities.unicode { text = asciiOnly(text) }

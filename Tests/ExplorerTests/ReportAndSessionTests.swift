@@ -162,4 +162,17 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(session.explorer.scene.labelSource, Scene.predictionSource)
         XCTAssertEqual(session.explorer.scene.centroids[2], [9, 2, 4])
     }
+
+    func testWithoutAModelTheSidebarListsSegmentsByVoxels() {
+        var ex = Fixtures.explorer(withAttribution: false)
+        ex.methods = []
+        let session = ExplorerSession(explorer: ex, controller: nil)
+        session.start()
+        XCTAssertEqual(session.explorer.rankedRows.map(\.name), ["background", "spleen", "liver"])
+        XCTAssertEqual(session.explorer.rankedRows.map(\.voxels), [960 - 72 - 64, 72, 64], "boxes of 4·3·6 and 4·4·4")
+        XCTAssertEqual(session.explorer.rankValueName, "voxels")
+        XCTAssertTrue(session.explorer.state.message?.text.hasPrefix("No model loaded") == true)
+        XCTAssertFalse(session.poll())
+        XCTAssertEqual(session.handle(.key(.char("m"))), .none, "no methods to cycle")
+    }
 }
