@@ -7,8 +7,11 @@ struct Agg2Exp: ParsableCommand {
         commandName: "agg2exp",
         abstract: "Explain 3D CT segmentation models with aggregated attributions (Agg²Exp).",
         subcommands: [
+            ViewCommand.self,
             InfoCommand.self,
+            ReportCommand.self,
             MergeCommand.self,
             GlobalCommand.self,
-        ])
+        ],
+        defaultSubcommand: ViewCommand.self)
 }
