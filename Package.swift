@@ -16,7 +16,7 @@ let package = Package(
                        providers: [.apt(["libncurses-dev"])]),
         .target(name: "CNifti",
                 cSettings: [.unsafeFlags(["-I/usr/include/nifti"])],
-                linkerSettings: [.linkedLibrary("niftiio"), .linkedLibrary("znz"),
+                linkerSettings: [.linkedLibrary("nifti2"), .linkedLibrary("znz"),
                                  .linkedLibrary("z"), .linkedLibrary("m")]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),

@@ -111,7 +111,7 @@ public struct SafetensorsFile: Sendable {
         guard let e = entries[name] else { throw SafetensorsError(path: path, problem: "no tensor named '\(name)'") }
         let count = e.shape.reduce(1, *)
         let start = dataStart + e.begin
-        return data.withUnsafeBytes { raw -> [Float]? in
+        let values: [Float]? = data.withUnsafeBytes { raw in
             let base = raw.baseAddress! + start
             switch e.dtype {
             case "F32":
@@ -125,7 +125,9 @@ public struct SafetensorsFile: Sendable {
             default:
                 return nil
             }
-        } ?? { throw SafetensorsError(path: path, problem: "tensor '\(name)' is \(e.dtype), not floating point") }()
+        }
+        guard let values else { throw SafetensorsError(path: path, problem: "tensor '\(name)' is \(e.dtype), not floating point") }
+        return values
     }
 
     /// A floating-point tensor with its shape.

@@ -56,6 +56,8 @@ public protocol NetworkArchitecture: Sendable {
     var outputChannels: Int { get }
     /// Every floating-point state_dict entry with its shape, in module order.
     var parameterShapes: [(key: String, shape: [Int])] { get }
+    /// The state_dict weight whose first dimension is the number of output classes.
+    var classifierWeightKey: String { get }
     /// Why a sliding-window ROI cannot be used with this network, or nil when it can.
     func roiProblem(_ roiSize: [Int]) -> String?
     /// Builds the network; `parameters` holds every key of `parameterShapes` with that shape.

@@ -108,6 +108,8 @@ public struct BasicUNetArchitecture: NetworkArchitecture {
         return out
     }
 
+    public var classifierWeightKey: String { "final_conv.weight" }
+
     public func roiProblem(_ roiSize: [Int]) -> String? {
         guard roiSize.count == 3, roiSize.allSatisfy({ $0 > 0 && $0 % 16 == 0 }) else {
             return "roi_size \(roiSize) must have three sizes divisible by 16 (BasicUNet halves the size four times)"

@@ -21,6 +21,10 @@ public struct IntensityWindow: Sendable, Equatable {
     public var bMin: Double
     public var bMax: Double
     public var clip: Bool
+
+    public init(aMin: Double, aMax: Double, bMin: Double, bMax: Double, clip: Bool) {
+        (self.aMin, self.aMax, self.bMin, self.bMax, self.clip) = (aMin, aMax, bMin, bMax, clip)
+    }
 }
 
 /// `preprocessing` of model.json: how a scan becomes network input.
@@ -30,6 +34,10 @@ public struct PreprocessingConfig: Sendable, Equatable {
     /// Voxel size in mm along i, j, k of the model grid.
     public var spacing: [Double]
     public var intensity: IntensityWindow
+
+    public init(orientation: String, spacing: [Double], intensity: IntensityWindow) {
+        (self.orientation, self.spacing, self.intensity) = (orientation, spacing, intensity)
+    }
 }
 
 /// model.json, format "agg2exp-model/1":
@@ -112,7 +120,6 @@ public struct ModelDescription: Sendable {
         let window = IntensityWindow(aMin: try number("a_min"), aMax: try number("a_max"),
                                      bMin: try number("b_min"), bMax: try number("b_max"),
                                      clip: intensity["clip"]?.bool ?? false)
-        guard window.aMax != window.aMin else { throw fail("preprocessing.intensity a_min and a_max must differ") }
         preprocessing = PreprocessingConfig(orientation: orientation.uppercased(),
                                             spacing: spacingValues.map { $0.number! }, intensity: window)
 
@@ -179,10 +186,10 @@ public enum ModelDirectory {
             throw ModelError(path: path, problem: error.problem)
         }
         let expected = description.architecture.parameterShapes
-        let classifier = expected.last!
-        if let found = file.entries[classifier.key], found.isFloatingPoint, let outputs = found.shape.first,
+        let classifier = description.architecture.classifierWeightKey
+        if let found = file.entries[classifier], found.isFloatingPoint, let outputs = found.shape.first,
            outputs != description.classes.count {
-            throw ModelError(path: path, problem: "the weights have \(outputs) output classes (\(classifier.key) "
+            throw ModelError(path: path, problem: "the weights have \(outputs) output classes (\(classifier) "
                 + "\(found.shape)) but model.json lists \(description.classes.count) classes")
         }
         var problems: [String] = []
