@@ -1,1 +1,417 @@
-/// Explorer module.
+import Foundation
+import Engine
+
+/// Which pane has the keyboard focus.
+public enum Focus: Int, CaseIterable, Sendable {
+    case axial, coronal, sagittal, sidebar
+
+    public var plane: Plane? { Plane(rawValue: rawValue) }
+}
+
+public enum LabelMode: String, CaseIterable, Sendable {
+    case fill, outline, off
+}
+
+public enum RankKey: String, Sendable {
+    case mass, mean
+}
+
+/// Per-plane zoom factor and view centre (display millimetres; nil = slice centre).
+public struct PlaneView: Equatable, Sendable {
+    public var zoom: Double = 1
+    public var center: [Double]? = nil
+
+    public init() {}
+}
+
+/// A transient line for the status area (export paths, errors).
+public struct StatusMessage: Equatable, Sendable {
+    public var text: String
+    public var isError: Bool
+
+    public init(_ text: String, isError: Bool = false) {
+        self.text = text
+        self.isError = isError
+    }
+}
+
+/// Background work shown as a progress bar.
+public struct ProgressState: Equatable, Sendable {
+    public var label: String
+    public var fraction: Double
+
+    public init(label: String, fraction: Double) {
+        self.label = label
+        self.fraction = fraction
+    }
+}
+
+/// Everything the user has changed: a plain value, so actions are testable state transitions.
+public struct ViewState: Equatable, Sendable {
+    public var crosshair: [Int]
+    public var focus: Focus = .axial
+    public var planes: [PlaneView] = Array(repeating: PlaneView(), count: 3)
+    public var window = WindowSetting(preset: WindowSetting.presets[0])
+    public var presetIndex: Int? = 0
+    public var labelMode: LabelMode = .fill
+    public var labelOpacity: Double = 0.4
+    public var heatmapVisible = true
+    public var heatmapOpacity: Double = 0.7
+    public var signedHeatmap = false
+    public var clipPercentile: Double = 99.5
+    public var hideBelowOnePercent = true
+    public var processing: AttributionProcessing = .abs
+    public var includeBackground = true
+    public var rankKey: RankKey = .mass
+    public var methodIndex = 0
+    public var target = 1
+    public var selectedRow = 0
+    public var highlighted: Int32?
+    public var themeIndex = 0
+    public var helpVisible = false
+    public var showGlobal = false
+    public var message: StatusMessage?
+
+    public init(crosshair: [Int]) { self.crosshair = crosshair }
+
+    public static let labelOpacities: [Double] = [0.2, 0.4, 0.6, 0.8, 1]
+    public static let heatmapOpacities: [Double] = [0.35, 0.5, 0.7, 0.85, 1]
+    public static let clipPercentiles: [Double] = [99.5, 99, 95, 100]
+}
+
+/// The explorer: data, view state, and everything derived from them. It never touches a terminal:
+/// `handle` turns input into state changes and a `Reaction`, `render` draws into a `CellGrid`.
+public struct Explorer: Sendable {
+    public var scene: Scene
+    public var state: ViewState
+    public var capabilities: RenderCapabilities
+    public var width: Int
+    public var height: Int
+    public var themes: [Theme]
+    /// Attribution methods the provider offers (cycled with `m`).
+    public var methods: [String]
+    /// Model classes; targets index into this list.
+    public var classNames: [String]
+    public var modelDescription: String
+    /// Attribution of the current (method, target), once computed.
+    public var attribution: AttributionDisplay?
+    /// Ranking for the current (method, target, processing), unsorted and with background.
+    public var rows: [SegmentScore] = []
+    /// Per-target global box plots from a results CSV (`--global`), keyed by target class name.
+    public var global: GlobalResults?
+    public var progress: ProgressState?
+
+    public init(scene: Scene, capabilities: RenderCapabilities = .full, width: Int, height: Int,
+                themes: [Theme] = [Theme.builtIn], methods: [String], classNames: [String],
+                modelDescription: String = "") {
+        self.scene = scene
+        let d = scene.ct.grid.dims
+        state = ViewState(crosshair: [d[0] / 2, d[1] / 2, d[2] / 2])
+        self.capabilities = capabilities
+        self.width = width
+        self.height = height
+        self.themes = themes.isEmpty ? [Theme.builtIn] : themes
+        self.methods = methods
+        self.classNames = classNames
+        self.modelDescription = modelDescription
+        state.target = classNames.count > 1 ? 1 : 0
+    }
+
+    public var theme: Theme { themes[state.themeIndex % themes.count] }
+    public var method: String { methods.isEmpty ? "none" : methods[state.methodIndex % methods.count] }
+    public var targetName: String {
+        state.target < classNames.count ? classNames[state.target] : scene.labelName(Int32(state.target))
+    }
+    public var layout: Layout { Layout(width: width, height: height) }
+
+    /// Sidebar rows in display order: background filtered as requested, sorted by the rank key
+    /// (by voxel count without a model).
+    public var rankedRows: [SegmentScore] {
+        let key = rankValue
+        return rows.filter { state.includeBackground || $0.label != 0 }
+            .sorted { (key($0) ?? -.infinity) != (key($1) ?? -.infinity)
+                ? (key($0) ?? -.infinity) > (key($1) ?? -.infinity) : $0.label < $1.label }
+    }
+
+    /// The sidebar's value column: mass or mean, or voxels without a model.
+    public var rankValue: (SegmentScore) -> Double? {
+        if methods.isEmpty { return { Double($0.voxels) } }
+        return state.rankKey == .mass ? { $0.mass } : { $0.mean }
+    }
+
+    public var rankValueName: String { methods.isEmpty ? "voxels" : state.rankKey.rawValue }
+
+    // MARK: Input
+
+    public mutating func handle(_ event: InputEvent) -> Reaction {
+        switch event {
+        case .resize(let w, let h):
+            width = max(0, w)
+            height = max(0, h)
+            return .resize
+        case .key(let key):
+            if state.helpVisible {
+                // Any key closes help; the help keys themselves only toggle it.
+                state.helpVisible = false
+                if let a = KeyTable.action(for: key), a == .toggleHelp || a == .cancel { return .redraw }
+                if KeyTable.action(for: key) == .quit { return .quit }
+                return .redraw
+            }
+            guard let action = KeyTable.action(for: key) else { return .none }
+            return apply(action)
+        case .mouse(let x, let y, let kind):
+            return mouse(x: x, y: y, kind: kind)
+        }
+    }
+
+    public mutating func apply(_ action: Action) -> Reaction {
+        if action != .cancel { state.message = nil }
+        let dims = scene.ct.grid.dims
+        switch action {
+        case .moveCrosshair(let dx, let dy):
+            guard let plane = state.focus.plane else {
+                return apply(.selectRow(state.selectedRow + dy))
+            }
+            let axes = PlaneAxes(plane: plane, affine: scene.ct.grid.affine)
+            moveAxis(axes.horizontal, by: axes.flipHorizontal ? -dx : dx)
+            moveAxis(axes.vertical, by: axes.flipVertical ? -dy : dy)
+            return .redraw
+        case .stepSlice(let n):
+            let plane = state.focus.plane ?? .axial
+            moveAxis(PlaneAxes(plane: plane, affine: scene.ct.grid.affine).normal, by: n)
+            return .redraw
+        case .focusNext:
+            state.focus = Focus(rawValue: (state.focus.rawValue + 1) % Focus.allCases.count) ?? .axial
+            return .redraw
+        case .focusPrevious:
+            state.focus = Focus(rawValue: (state.focus.rawValue + Focus.allCases.count - 1) % Focus.allCases.count)
+                ?? .axial
+            return .redraw
+        case .zoomIn, .zoomOut:
+            let plane = state.focus.plane ?? .axial
+            var view = state.planes[plane.rawValue]
+            view.zoom = min(max(view.zoom * (action == .zoomIn ? 1.25 : 0.8), 1), 16)
+            if view.zoom == 1 { view.center = nil } else if view.center == nil {
+                let axes = PlaneAxes(plane: plane, affine: scene.ct.grid.affine)
+                let c = PlaneViewport.displayPoint(grid: scene.ct.grid, axes: axes, h: state.crosshair[axes.horizontal],
+                                                   v: state.crosshair[axes.vertical])
+                view.center = [c.0, c.1]
+            }
+            state.planes[plane.rawValue] = view
+            return .redraw
+        case .zoomReset:
+            state.planes[(state.focus.plane ?? .axial).rawValue] = PlaneView()
+            return .redraw
+        case .pan(let dx, let dy):
+            let plane = state.focus.plane ?? .axial
+            let grid = scene.ct.grid
+            let axes = PlaneAxes(plane: plane, affine: grid.affine)
+            var view = state.planes[plane.rawValue]
+            let extentH = Double(dims[axes.horizontal]) * grid.spacing[axes.horizontal]
+            let extentV = Double(dims[axes.vertical]) * grid.spacing[axes.vertical]
+            var c = view.center ?? [extentH / 2, extentV / 2]
+            // One step moves a tenth of the visible extent.
+            c[0] = min(max(c[0] + Double(dx) * extentH / 10 / view.zoom, 0), extentH)
+            c[1] = min(max(c[1] + Double(dy) * extentV / 10 / view.zoom, 0), extentV)
+            view.center = c
+            state.planes[plane.rawValue] = view
+            return .redraw
+        case .cycleWindowPreset:
+            let next = ((state.presetIndex ?? -1) + 1) % WindowSetting.presets.count
+            state.presetIndex = next
+            state.window = WindowSetting(preset: WindowSetting.presets[next])
+            return .redraw
+        case .adjustWindowWidth(let f):
+            state.window = WindowSetting(width: min(max(state.window.width * (1 + f), 1), 10000),
+                                         level: state.window.level)
+            state.presetIndex = nil
+            return .redraw
+        case .adjustWindowLevel(let d):
+            state.window = WindowSetting(width: state.window.width, level: min(max(state.window.level + d, -2000), 4000))
+            state.presetIndex = nil
+            return .redraw
+        case .cycleLabelMode:
+            let all = LabelMode.allCases
+            state.labelMode = all[(all.firstIndex(of: state.labelMode)! + 1) % all.count]
+            return .redraw
+        case .cycleLabelOpacity:
+            state.labelOpacity = Self.next(in: ViewState.labelOpacities, after: state.labelOpacity)
+            return .redraw
+        case .toggleHeatmap:
+            state.heatmapVisible.toggle()
+            return .redraw
+        case .cycleHeatmapOpacity:
+            state.heatmapOpacity = Self.next(in: ViewState.heatmapOpacities, after: state.heatmapOpacity)
+            return .redraw
+        case .toggleSigned:
+            state.signedHeatmap.toggle()
+            return .redraw
+        case .cycleClipPercentile:
+            state.clipPercentile = Self.next(in: ViewState.clipPercentiles, after: state.clipPercentile)
+            return .redraw
+        case .toggleThreshold:
+            state.hideBelowOnePercent.toggle()
+            return .redraw
+        case .cycleProcessing:
+            let all = AttributionProcessing.allCases
+            state.processing = all[(all.firstIndex(of: state.processing)! + 1) % all.count]
+            return .recompute
+        case .toggleBackground:
+            state.includeBackground.toggle()
+            state.selectedRow = 0
+            return .redraw
+        case .toggleGlobal:
+            guard global != nil else {
+                state.message = StatusMessage("No results CSV loaded (start with --global FILE)", isError: true)
+                return .redraw
+            }
+            state.showGlobal.toggle()
+            state.selectedRow = 0
+            return .redraw
+        case .toggleRankKey:
+            state.rankKey = state.rankKey == .mass ? .mean : .mass
+            return .redraw
+        case .nextMethod, .previousMethod:
+            guard methods.count > 1 else { return .none }
+            let step = action == .nextMethod ? 1 : methods.count - 1
+            state.methodIndex = (state.methodIndex + step) % methods.count
+            return .recompute
+        case .targetUnderCrosshair:
+            guard let label = scene.label(at: state.crosshair) else {
+                state.message = StatusMessage("No label map to pick a target from", isError: true)
+                return .redraw
+            }
+            guard let target = targetClass(for: label) else {
+                state.message = StatusMessage("\(scene.labelName(label)) is not a model class", isError: true)
+                return .redraw
+            }
+            guard target != state.target else { return .redraw }
+            state.target = target
+            return .recompute
+        case .nextTarget, .previousTarget:
+            guard classNames.count > 1 else { return .none }
+            let step = action == .nextTarget ? 1 : classNames.count - 1
+            state.target = (state.target + step) % classNames.count
+            return .recompute
+        case .selectRow(let row):
+            let count = sidebarRowCount
+            guard count > 0 else { return .none }
+            state.selectedRow = min(max(row, 0), count - 1)
+            return .redraw
+        case .activateRow:
+            guard state.focus == .sidebar else { return .none }
+            return activate(row: state.selectedRow)
+        case .nextTheme:
+            state.themeIndex = (state.themeIndex + 1) % themes.count
+            state.message = StatusMessage("Theme: \(theme.name)")
+            return .redraw
+        case .export(let ansi):
+            return .export(ansi: ansi)
+        case .toggleHelp:
+            state.helpVisible.toggle()
+            return .redraw
+        case .cancel:
+            if state.helpVisible { state.helpVisible = false; return .redraw }
+            return progress == nil ? .none : .cancelComputation
+        case .quit:
+            return .quit
+        }
+    }
+
+    /// The model class a label stands for: the label itself for a prediction, else the class of
+    /// the same name (a label map from a file may number its structures differently).
+    public func targetClass(for label: Int32) -> Int? {
+        if scene.labelSource == Scene.predictionSource { return Int(label) < classNames.count ? Int(label) : nil }
+        return classNames.firstIndex(of: scene.labelName(label))
+    }
+
+    /// Number of rows the sidebar list currently shows (ranking or global boxes).
+    var sidebarRowCount: Int {
+        state.showGlobal ? globalBoxes.count : rankedRows.count
+    }
+
+    /// Global box plots for the current target, ranked by median, background as requested.
+    public var globalBoxes: [GlobalBox] {
+        guard let global else { return [] }
+        return global.boxes(target: targetName, scanPath: scene.scanPath)
+            .filter { state.includeBackground || $0.name != "background" }
+    }
+
+    private mutating func activate(row: Int) -> Reaction {
+        let label: Int32?
+        if state.showGlobal {
+            let boxes = globalBoxes
+            guard row < boxes.count else { return .none }
+            label = scene.labelNames.first { $0.value == boxes[row].name }?.key
+        } else {
+            let ranked = rankedRows
+            guard row < ranked.count else { return .none }
+            label = ranked[row].label
+        }
+        guard let label else { return .redraw }
+        state.highlighted = state.highlighted == label ? nil : label
+        if state.highlighted != nil, let c = scene.centroids[label] { state.crosshair = c }
+        return .redraw
+    }
+
+    private mutating func moveAxis(_ axis: Int, by n: Int) {
+        state.crosshair[axis] = min(max(state.crosshair[axis] + n, 0), scene.ct.grid.dims[axis] - 1)
+    }
+
+    private static func next(in values: [Double], after v: Double) -> Double {
+        let i = values.firstIndex { abs($0 - v) < 1e-9 } ?? -1
+        return values[(i + 1) % values.count]
+    }
+
+    private mutating func mouse(x: Int, y: Int, kind: MouseKind) -> Reaction {
+        let layout = self.layout
+        guard !layout.tooSmall else { return .none }
+        for plane in Plane.allCases {
+            let rect = layout.panes[plane.rawValue]
+            guard rect.contains(x, y) else { continue }
+            state.focus = Focus(rawValue: plane.rawValue) ?? .axial
+            switch kind {
+            case .wheelUp: return apply(.stepSlice(1))
+            case .wheelDown: return apply(.stepSlice(-1))
+            case .press:
+                let image = layout.image(of: plane)
+                guard image.contains(x, y) else { return .redraw }
+                let vp = viewport(plane, image)
+                let h = vp.columns[x - image.x]
+                // Half blocks: the cell's upper pixel stands for the click.
+                let v = vp.rows[2 * (y - image.y)]
+                if h >= 0, v >= 0 {
+                    state.crosshair[vp.axes.horizontal] = h
+                    state.crosshair[vp.axes.vertical] = v
+                }
+                return .redraw
+            }
+        }
+        if layout.sidebar.contains(x, y) {
+            state.focus = .sidebar
+            switch kind {
+            case .wheelUp: return apply(.selectRow(state.selectedRow - 1))
+            case .wheelDown: return apply(.selectRow(state.selectedRow + 1))
+            case .press:
+                let row = y - layout.sidebarListTop + sidebarScroll(layout: layout)
+                guard y >= layout.sidebarListTop, row < sidebarRowCount else { return .redraw }
+                state.selectedRow = row
+                return activate(row: row)
+            }
+        }
+        return .none
+    }
+
+    /// First list row shown so the selection stays visible.
+    func sidebarScroll(layout: Layout) -> Int {
+        let visible = max(1, layout.sidebarListRows)
+        return max(0, state.selectedRow - visible + 1)
+    }
+
+    func viewport(_ plane: Plane, _ image: Rect) -> PlaneViewport {
+        let view = state.planes[plane.rawValue]
+        return PlaneViewport(plane: plane, grid: scene.ct.grid, crosshair: state.crosshair,
+                             pixelWidth: image.width, pixelHeight: image.height * 2, zoom: view.zoom,
+                             center: view.center.map { ($0[0], $0[1]) })
+    }
+}

@@ -1,0 +1,123 @@
+/// Everything the user can ask for. Keys map to actions through `KeyTable`; the explorer applies
+/// actions and returns a `Reaction` telling the run loop what to do next.
+public enum Action: Hashable, Sendable {
+    case moveCrosshair(dx: Int, dy: Int)
+    case stepSlice(Int)
+    case focusNext, focusPrevious
+    case zoomIn, zoomOut, zoomReset
+    case pan(dx: Int, dy: Int)
+    case cycleWindowPreset
+    case adjustWindowWidth(Double), adjustWindowLevel(Double)
+    case cycleLabelMode, cycleLabelOpacity
+    case toggleHeatmap, cycleHeatmapOpacity, toggleSigned, cycleClipPercentile, toggleThreshold
+    case cycleProcessing, toggleBackground, toggleRankKey, toggleGlobal
+    case nextMethod, previousMethod
+    case targetUnderCrosshair, nextTarget, previousTarget
+    case selectRow(Int), activateRow
+    case nextTheme
+    case export(ansi: Bool)
+    case toggleHelp
+    case cancel
+    case quit
+}
+
+/// What the run loop must do after an action.
+public enum Reaction: Equatable, Sendable {
+    /// Nothing visible changed.
+    case none
+    /// Draw a new frame.
+    case redraw
+    /// The (method, target) changed: fetch from the cache or start a background computation.
+    case recompute
+    /// The terminal size changed: clear and redraw everything.
+    case resize
+    /// Write a text report (`ansi` adds colours).
+    case export(ansi: Bool)
+    /// Stop the running background computation.
+    case cancelComputation
+    case quit
+}
+
+/// One row of the key table: keys, the action, and its help text. The help overlay and the key
+/// hint line are generated from this table, so they cannot drift from what the keys do.
+public struct KeyBinding: Sendable {
+    public var keys: [Key]
+    public var action: Action
+    public var help: String
+    public var group: String
+    /// Short label for the bottom hint line (nil = not shown there).
+    public var hint: String?
+
+    public init(_ keys: [Key], _ action: Action, _ help: String, group: String, hint: String? = nil) {
+        self.keys = keys
+        self.action = action
+        self.help = help
+        self.group = group
+        self.hint = hint
+    }
+}
+
+public enum KeyTable {
+    public static let bindings: [KeyBinding] = [
+        KeyBinding([.left, .char("h")], .moveCrosshair(dx: -1, dy: 0), "move crosshair left", group: "Navigate"),
+        KeyBinding([.right, .char("l")], .moveCrosshair(dx: 1, dy: 0), "move crosshair right", group: "Navigate"),
+        KeyBinding([.up, .char("k")], .moveCrosshair(dx: 0, dy: -1), "move crosshair up / previous row",
+                   group: "Navigate"),
+        KeyBinding([.down, .char("j")], .moveCrosshair(dx: 0, dy: 1), "move crosshair down / next row",
+                   group: "Navigate", hint: "move"),
+        KeyBinding([.pageUp, .char("]")], .stepSlice(1), "next slice in focused plane", group: "Navigate"),
+        KeyBinding([.pageDown, .char("[")], .stepSlice(-1), "previous slice in focused plane", group: "Navigate",
+                   hint: "slice"),
+        KeyBinding([.tab], .focusNext, "focus next pane (planes, sidebar)", group: "Navigate", hint: "pane"),
+        KeyBinding([.backTab], .focusPrevious, "focus previous pane", group: "Navigate"),
+        KeyBinding([.char("+"), .char("=")], .zoomIn, "zoom in (focused plane)", group: "Navigate", hint: "zoom"),
+        KeyBinding([.char("-")], .zoomOut, "zoom out", group: "Navigate"),
+        KeyBinding([.char("0")], .zoomReset, "reset zoom and pan", group: "Navigate"),
+        KeyBinding([.char("H")], .pan(dx: -1, dy: 0), "pan left", group: "Navigate"),
+        KeyBinding([.char("L")], .pan(dx: 1, dy: 0), "pan right", group: "Navigate"),
+        KeyBinding([.char("K")], .pan(dx: 0, dy: -1), "pan up", group: "Navigate"),
+        KeyBinding([.char("J")], .pan(dx: 0, dy: 1), "pan down", group: "Navigate"),
+        KeyBinding([.enter], .activateRow, "sidebar: highlight segment, jump to centroid", group: "Navigate"),
+
+        KeyBinding([.char("w")], .cycleWindowPreset, "cycle CT window preset", group: "Display", hint: "window"),
+        KeyBinding([.char("<")], .adjustWindowWidth(-0.1), "narrower window (−10%)", group: "Display"),
+        KeyBinding([.char(">")], .adjustWindowWidth(0.1), "wider window (+10%)", group: "Display"),
+        KeyBinding([.char("{")], .adjustWindowLevel(-20), "lower level (−20 HU)", group: "Display"),
+        KeyBinding([.char("}")], .adjustWindowLevel(20), "raise level (+20 HU)", group: "Display"),
+        KeyBinding([.char("o")], .cycleLabelMode, "labels: fill / outline / off", group: "Display",
+                   hint: "labels"),
+        KeyBinding([.char("O")], .cycleLabelOpacity, "label opacity", group: "Display"),
+        KeyBinding([.char("a")], .toggleHeatmap, "attribution heatmap on/off", group: "Display", hint: "heatmap"),
+        KeyBinding([.char("A")], .cycleHeatmapOpacity, "heatmap opacity", group: "Display"),
+        KeyBinding([.char("s")], .toggleSigned, "heatmap: signed (diverging) / processed", group: "Display"),
+        KeyBinding([.char("%")], .cycleClipPercentile, "heatmap percentile clipping", group: "Display"),
+        KeyBinding([.char("x")], .toggleThreshold, "hide |a| ≤ 1% of max on/off", group: "Display"),
+        KeyBinding([.char("T")], .nextTheme, "next theme", group: "Display"),
+
+        KeyBinding([.char("m")], .nextMethod, "next attribution method", group: "Explain", hint: "method"),
+        KeyBinding([.char("M")], .previousMethod, "previous method", group: "Explain"),
+        KeyBinding([.char("t")], .targetUnderCrosshair, "target = segment under crosshair", group: "Explain",
+                   hint: "target"),
+        KeyBinding([.char("n")], .nextTarget, "next target class", group: "Explain"),
+        KeyBinding([.char("N")], .previousTarget, "previous target class", group: "Explain"),
+        KeyBinding([.char("p")], .cycleProcessing, "processing abs / pos / neg", group: "Explain", hint: "abs/pos/neg"),
+        KeyBinding([.char("b")], .toggleBackground, "background row shown / hidden", group: "Explain"),
+        KeyBinding([.char("r")], .toggleRankKey, "rank by mass / mean", group: "Explain"),
+        KeyBinding([.char("g")], .toggleGlobal, "sidebar: this scan / global box plots", group: "Explain"),
+
+        KeyBinding([.char("e")], .export(ansi: false), "export text report (UTF-8)", group: "General",
+                   hint: "export"),
+        KeyBinding([.char("E")], .export(ansi: true), "export report with ANSI colours", group: "General"),
+        KeyBinding([.char("?"), .function(1)], .toggleHelp, "this help", group: "General", hint: "help"),
+        KeyBinding([.escape], .cancel, "cancel computation / close help", group: "General"),
+        KeyBinding([.char("q")], .quit, "quit", group: "General", hint: "quit"),
+    ]
+
+    private static let index: [Key: Action] = {
+        var map: [Key: Action] = [:]
+        for b in bindings { for k in b.keys where map[k] == nil { map[k] = b.action } }
+        return map
+    }()
+
+    public static func action(for key: Key) -> Action? { index[key] }
+}

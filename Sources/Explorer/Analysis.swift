@@ -1,0 +1,132 @@
+import Foundation
+import Engine
+
+/// The computations behind the explorer: prediction, attribution for (method, target), ranking.
+/// The engine provides the real implementation; tests use small synthetic ones.
+public protocol AnalysisProvider: Sendable {
+    /// Attribution method names, in the order `m` cycles through them.
+    var methods: [String] { get }
+    /// Model class names; a target is an index into this list.
+    var classNames: [String] { get }
+    /// One line naming the model (directory, architecture) for the status and report.
+    var modelDescription: String { get }
+
+    /// The model's segmentation of the scan, on the scan grid.
+    func predict(progress: @escaping ProgressHandler, cancel: CancellationToken) throws -> LabelMap
+
+    /// The attribution map of `method` for class `target`, on the scan grid, with provenance details.
+    func attribute(method: String, target: Int, segments: LabelMap?,
+                   progress: @escaping ProgressHandler, cancel: CancellationToken) throws -> AttributionDisplay
+
+    /// Mass and mean of processed attribution per segment (background included).
+    func rank(attribution: Volume, segments: LabelMap, processing: AttributionProcessing, names: [Int32: String]) -> [SegmentScore]
+}
+
+/// Identifies a cached attribution.
+public struct AnalysisKey: Hashable, Sendable {
+    public var method: String
+    public var target: Int
+
+    public init(method: String, target: Int) {
+        self.method = method
+        self.target = target
+    }
+}
+
+/// Runs provider work off the UI thread, one job at a time, and caches finished attributions.
+///
+/// The run loop polls `progress` and `takeEvents()` between frames, so the UI never waits on a
+/// computation. Starting a different job cancels the running one.
+public final class AnalysisController: @unchecked Sendable {
+    public enum Job: Hashable, Sendable {
+        case prediction
+        case attribution(AnalysisKey)
+    }
+
+    public enum Event: Sendable {
+        case predicted(LabelMap)
+        case attributed(AnalysisKey, AttributionDisplay)
+        case failed(Job, String)
+        case cancelled(Job)
+    }
+
+    public let provider: AnalysisProvider
+    private let lock = NSLock()
+    private var cache: [AnalysisKey: AttributionDisplay] = [:]
+    private var running: (job: Job, token: CancellationToken, fraction: Double, label: String)?
+    private var events: [Event] = []
+    private let queue = DispatchQueue(label: "agg2exp.analysis", qos: .userInitiated)
+
+    public init(provider: AnalysisProvider) { self.provider = provider }
+
+    public func cached(_ key: AnalysisKey) -> AttributionDisplay? { lock.withLock { cache[key] } }
+
+    /// The running job's progress, if any.
+    public var progress: ProgressState? {
+        lock.withLock { running.map { ProgressState(label: $0.label, fraction: $0.fraction) } }
+    }
+
+    public var runningJob: Job? { lock.withLock { running?.job } }
+
+    /// Finished, failed and cancelled jobs since the last call.
+    public func takeEvents() -> [Event] {
+        lock.withLock {
+            defer { events = [] }
+            return events
+        }
+    }
+
+    public func cancel() { lock.withLock { running?.token.cancel() } }
+
+    /// Starts `job` unless it is already running (or cached). `segments` is the label map the
+    /// attribution targets are taken from.
+    public func start(_ job: Job, label: String, segments: LabelMap? = nil) {
+        let token = CancellationToken()
+        let shouldRun: Bool = lock.withLock {
+            if running?.job == job { return false }
+            if case .attribution(let key) = job, cache[key] != nil { return false }
+            running?.token.cancel()
+            running = (job, token, 0, label)
+            return true
+        }
+        guard shouldRun else { return }
+        let provider = self.provider
+        queue.async { [weak self] in
+            let progress: ProgressHandler = { [weak self] f in
+                self?.lock.withLock { if self?.running?.token === token { self?.running?.fraction = f } }
+            }
+            let event: Event
+            do {
+                switch job {
+                case .prediction:
+                    event = .predicted(try provider.predict(progress: progress, cancel: token))
+                case .attribution(let key):
+                    let result = try provider.attribute(method: key.method, target: key.target, segments: segments,
+                                                        progress: progress, cancel: token)
+                    try token.check()
+                    event = .attributed(key, result)
+                }
+            } catch is CancellationError {
+                event = .cancelled(job)
+            } catch {
+                event = .failed(job, String(describing: error))
+            }
+            self?.finish(job, token: token, event: event)
+        }
+    }
+
+    private func finish(_ job: Job, token: CancellationToken, event: Event) {
+        lock.withLock {
+            if case .attributed(let key, let result) = event { cache[key] = result }
+            if running?.token === token { running = nil }
+            // A superseded job's cancellation is not news to the user.
+            if case .cancelled = event, token.isCancelled, running != nil { return }
+            events.append(event)
+        }
+    }
+
+    /// Blocks until the running job ends (for the headless report and tests).
+    public func wait() {
+        queue.sync {}
+    }
+}

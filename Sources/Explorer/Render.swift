@@ -1,0 +1,236 @@
+import Foundation
+import Engine
+
+/// Compact number formatting for narrow columns.
+enum Fmt {
+    static func num(_ v: Double?, digits: Int = 3) -> String {
+        guard let v, v.isFinite else { return "–" }
+        let a = abs(v)
+        if a != 0 && (a < 1e-3 || a >= 1e5) { return String(format: "%.\(max(digits - 1, 1))e", v) }
+        return String(format: "%.\(digits)f", v)
+    }
+
+    static func signed(_ v: Double) -> String {
+        let a = abs(v)
+        let body = a != 0 && (a < 1e-3 || a >= 1e5) ? String(format: "%.2e", a) : String(format: "%.4f", a)
+        return (v < 0 ? "-" : "+") + body
+    }
+}
+
+extension Explorer {
+    /// Draws the whole frame.
+    public func render() -> CellGrid {
+        let theme = self.theme
+        var grid = CellGrid(width: width, height: height,
+                            fill: Cell(" ", fg: theme[.foreground], bg: theme[.background]))
+        let layout = self.layout
+        if layout.tooSmall {
+            drawTooSmall(into: &grid)
+            return grid
+        }
+        let planes = PlaneRenderer(explorer: self, theme: theme, caps: capabilities)
+        for plane in Plane.allCases {
+            drawPaneTitle(plane, into: &grid, rect: layout.panes[plane.rawValue])
+            planes.draw(plane, into: &grid, rect: layout.image(of: plane))
+        }
+        drawSeparators(into: &grid, layout: layout)
+        drawSidebar(into: &grid, rect: layout.sidebar)
+        drawStatus(into: &grid, rect: layout.status)
+        drawHints(into: &grid, rect: layout.hints)
+        if state.helpVisible { drawHelp(into: &grid) }
+        return grid
+    }
+
+    var glyphs: (vertical: Unicode.Scalar, horizontal: Unicode.Scalar, full: Unicode.Scalar, light: Unicode.Scalar,
+                 separator: String) {
+        capabilities.unicode ? ("│", "─", "█", "░", " │ ") : ("|", "-", "#", ".", " | ")
+    }
+
+    /// Foreground/background/attributes for text, with reverse video standing in for highlight
+    /// colours on monochrome terminals.
+    func style(_ fg: ThemeRole, _ bg: ThemeRole, emphasised: Bool = false) -> (RGB, RGB, CellAttributes) {
+        let theme = self.theme
+        if !capabilities.depth.hasColor { return (.white, .black, emphasised ? [.reverse] : []) }
+        return (theme[fg], theme[bg], emphasised ? [.bold] : [])
+    }
+
+    private func drawTooSmall(into grid: inout CellGrid) {
+        let (fg, bg, _) = style(.warning, .background)
+        let lines = ["Terminal too small: \(width)×\(height).",
+                     "agg2exp needs at least \(Layout.minimumWidth)×\(Layout.minimumHeight).",
+                     "Enlarge the window, or press q to quit."]
+        let top = max(0, (height - lines.count) / 2)
+        for (n, line) in lines.enumerated() {
+            let text = capabilities.unicode ? line : line.replacingOccurrences(of: "×", with: "x")
+            grid.put(text, x: max(0, (width - text.count) / 2), y: top + n, fg: fg, bg: bg, maxWidth: width)
+        }
+    }
+
+    private func drawPaneTitle(_ plane: Plane, into grid: inout CellGrid, rect: Rect) {
+        guard rect.height > 0 else { return }
+        let focused = state.focus.plane == plane
+        let (fg, bg, attrs) = style(focused ? .paneTitleFocused : .paneTitle, .background, emphasised: focused)
+        grid.fill(Rect(x: rect.x, y: rect.y, width: rect.width, height: 1), with: Cell(" ", fg: fg, bg: bg, attrs: attrs))
+        let axes = PlaneAxes(plane: plane, affine: scene.ct.grid.affine)
+        let n = scene.ct.grid.dims[axes.normal]
+        let axisName = ["i", "j", "k"][axes.normal]
+        let zoom = state.planes[plane.rawValue].zoom
+        var title = (focused ? (capabilities.unicode ? "▶ " : "> ") : "  ") + plane.title
+            + "  \(axisName) \(state.crosshair[axes.normal] + 1)/\(n)"
+        if zoom != 1 { title += String(format: "  zoom %.1f", zoom) }
+        grid.put(title, x: rect.x, y: rect.y, fg: fg, bg: bg, attrs: attrs, maxWidth: rect.width)
+    }
+
+    private func drawSeparators(into grid: inout CellGrid, layout: Layout) {
+        let (fg, bg, _) = style(.dim, .background)
+        let sep = glyphs.vertical
+        var xs = Set([layout.sidebar.x - 1])
+        for r in layout.panes where r.x > 0 { xs.insert(r.x - 1) }
+        for x in xs {
+            for p in layout.panes where p.x - 1 == x || x == layout.sidebar.x - 1 {
+                for y in p.y..<(p.y + p.height) { grid.set(x, y, Cell(sep, fg: fg, bg: bg)) }
+            }
+        }
+    }
+
+    // MARK: Status and hints
+
+    /// Status values at the crosshair (also used by the report).
+    public var probe: [(String, String)] {
+        let p = state.crosshair
+        let grid = scene.ct.grid
+        let w = grid.world(Double(p[0]), Double(p[1]), Double(p[2]))
+        var out: [(String, String)] = [
+            ("voxel", "\(p[0]) \(p[1]) \(p[2])"),
+            ("RAS mm", String(format: "%.1f %.1f %.1f", w.x, w.y, w.z)),
+            ("HU", grid.contains(p[0], p[1], p[2]) ? String(format: "%.0f", scene.ct[p[0], p[1], p[2]]) : "–"),
+            ("label", scene.label(at: p).map { scene.labelName($0) } ?? "–"),
+        ]
+        if let a = attribution, a.map.grid.contains(p[0], p[1], p[2]) {
+            let v = a.map[p[0], p[1], p[2]]
+            out.append(("attribution", Fmt.signed(Double(v)) + String(format: " (p%.1f)", a.percentile(of: v))))
+        } else if !methods.isEmpty {
+            out.append(("attribution", progress == nil ? "–" : "computing"))
+        }
+        if !methods.isEmpty {
+            out.append(("explain", "\(method) → \(targetName) (\(state.target)) · \(state.processing.rawValue)"))
+        }
+        out.append(("window", state.window.label))
+        return out
+    }
+
+    private func drawStatus(into grid: inout CellGrid, rect: Rect) {
+        let (fg, bg, _) = style(.statusForeground, .statusBackground)
+        grid.fill(rect, with: Cell(" ", fg: fg, bg: bg))
+        var progressWidth = 0
+        if let progress {
+            let barWidth = 12
+            let filled = Int((min(max(progress.fraction, 0), 1) * Double(barWidth)).rounded())
+            let bar = String(repeating: Character(Unicode.Scalar(glyphs.full)), count: filled)
+                + String(repeating: Character(Unicode.Scalar(glyphs.light)), count: barWidth - filled)
+            let tail = " [\(bar)] \(Int(progress.fraction * 100))% Esc cancels "
+            let room = max(0, rect.width / 2 - tail.count - 1)
+            let label = progress.label.count > room ? String(progress.label.prefix(max(0, room - 1))) + "…"
+                : progress.label
+            let text = capabilities.unicode ? " " + label + tail : asciiOnly(" " + label + tail)
+            progressWidth = min(text.count, rect.width / 2)
+            let (pf, pb, _) = style(.progress, .statusBackground)
+            grid.put(text, x: rect.x + rect.width - progressWidth, y: rect.y, fg: pf, bg: pb, attrs: [.bold],
+                     maxWidth: progressWidth)
+        }
+        let values = probe.map { key, value in
+            switch key {
+            case "voxel": return "ijk \(value)"
+            case "RAS mm": return "RAS \(value) mm"
+            case "HU": return "HU \(value)"
+            case "attribution": return "a \(value)"
+            default: return value
+            }
+        }
+        var text = " " + values.joined(separator: glyphs.separator)
+        if !capabilities.unicode { text = asciiOnly(text) }
+        grid.put(text, x: rect.x, y: rect.y, fg: fg, bg: bg, maxWidth: rect.width - progressWidth)
+    }
+
+    private func drawHints(into grid: inout CellGrid, rect: Rect) {
+        let (fg, bg, _) = style(.hintsForeground, .hintsBackground)
+        grid.fill(rect, with: Cell(" ", fg: fg, bg: bg))
+        if let message = state.message {
+            let (mf, mb, _) = style(message.isError ? .error : .accent, .hintsBackground)
+            let text = capabilities.unicode ? " " + message.text : asciiOnly(" " + message.text)
+            grid.put(text, x: rect.x, y: rect.y, fg: mf, bg: mb, attrs: .bold, maxWidth: rect.width)
+            return
+        }
+        let (kf, kb, _) = style(.hintsKey, .hintsBackground)
+        var x = rect.x + 1
+        for b in KeyTable.bindings {
+            guard let hint = b.hint else { continue }
+            let keys = b.keys.prefix(b.keys.count > 1 && hintKeyIsShort(b.keys[1]) ? 2 : 1)
+                .map { capabilities.unicode ? $0.description : $0.asciiDescription }.joined(separator: "/")
+            let needed = keys.count + hint.count + 3
+            guard x + needed <= rect.x + rect.width else { break }
+            x += grid.put(keys, x: x, y: rect.y, fg: kf, bg: kb, attrs: .bold)
+            x += grid.put(" " + hint + "  ", x: x, y: rect.y, fg: fg, bg: bg)
+        }
+    }
+
+    private func hintKeyIsShort(_ k: Key) -> Bool { if case .char = k { return true } else { return false } }
+
+    func asciiOnly(_ s: String) -> String {
+        let map: [Character: String] = ["→": "->", "·": "-", "│": "|", "×": "x", "–": "-", "▶": ">", "…": "..."]
+        return String(s.flatMap { c -> String in
+            if let r = map[c] { return r }
+            return c.isASCII ? String(c) : "?"
+        })
+    }
+
+    // MARK: Help
+
+    /// Help lines generated from the key table: group headers and "keys  description" rows.
+    public static func helpLines(unicode: Bool) -> [(text: String, isHeader: Bool)] {
+        var out: [(String, Bool)] = []
+        var group = ""
+        for b in KeyTable.bindings {
+            if b.group != group {
+                group = b.group
+                out.append((group, true))
+            }
+            let keys = b.keys.map { unicode ? $0.description : $0.asciiDescription }.joined(separator: " ")
+            out.append((keys.rightPadded(to: 9) + " " + b.help, false))
+        }
+        return out
+    }
+
+    private func drawHelp(into grid: inout CellGrid) {
+        let lines = Self.helpLines(unicode: capabilities.unicode)
+        let boxH = min(height - 2, lines.count + 4)
+        let rows = max(1, boxH - 4)
+        let columns = (lines.count + rows - 1) / rows
+        let boxW = min(width - 2, columns * 44 + 3)
+        let colW = max(1, (boxW - 3) / columns)
+        let box = Rect(x: (width - boxW) / 2, y: (height - boxH) / 2, width: boxW, height: boxH)
+        let (fg, bg, _) = style(.foreground, .overlayBackground)
+        let (bf, _, _) = style(.overlayBorder, .overlayBackground)
+        let (hf, _, ha) = style(.accent, .overlayBackground, emphasised: true)
+        grid.fill(box, with: Cell(" ", fg: fg, bg: bg))
+        let g = glyphs
+        for x in box.x..<(box.x + box.width) {
+            grid.set(x, box.y, Cell(g.horizontal, fg: bf, bg: bg))
+            grid.set(x, box.y + box.height - 1, Cell(g.horizontal, fg: bf, bg: bg))
+        }
+        for y in box.y..<(box.y + box.height) {
+            grid.set(box.x, y, Cell(g.vertical, fg: bf, bg: bg))
+            grid.set(box.x + box.width - 1, y, Cell(g.vertical, fg: bf, bg: bg))
+        }
+        let title = " Keys (any key closes) "
+        grid.put(title, x: box.x + max(1, (box.width - title.count) / 2), y: box.y, fg: hf, bg: bg, attrs: ha)
+        for (n, line) in lines.enumerated() {
+            let col = n / rows, row = n % rows
+            guard col < columns else { break }
+            let x = box.x + 2 + col * colW, y = box.y + 2 + row
+            let text = capabilities.unicode ? line.text : asciiOnly(line.text)
+            grid.put(text, x: x, y: y, fg: line.isHeader ? hf : fg, bg: bg, attrs: line.isHeader ? ha : [],
+                     maxWidth: colW - 1)
+        }
+    }
+}

@@ -1,0 +1,163 @@
+import Foundation
+import Engine
+
+/// What the explorer shows: the scan, the label map (given or predicted) and its names.
+public struct Scene: Sendable {
+    public var scanPath: String
+    public var ct: Volume
+    public var labels: LabelMap?
+    /// Where `labels` came from, for the report ("file <path>" or "model prediction").
+    public var labelSource: String
+    public var labelNames: [Int32: String]
+    public var labelColors: [Int32: RGB]
+    /// `labelSource` of a label map that came from the model.
+    public static let predictionSource = "model prediction"
+
+    /// Voxel centroid of each label (computed once per label map, used to jump from the sidebar).
+    public private(set) var centroids: [Int32: [Int]] = [:]
+
+    public init(scanPath: String, ct: Volume, labels: LabelMap? = nil, labelSource: String = "",
+                labelNames: [Int32: String] = [:], labelColors: [Int32: RGB] = [:]) {
+        self.scanPath = scanPath
+        self.ct = ct
+        self.labelSource = labelSource
+        self.labelNames = labelNames
+        self.labelColors = labelColors
+        setLabels(labels, source: labelSource)
+    }
+
+    /// Replaces the label map (e.g. when the prediction arrives) and recomputes centroids.
+    public mutating func setLabels(_ map: LabelMap?, source: String) {
+        labels = map
+        labelSource = source
+        centroids = [:]
+        guard let map else { return }
+        var sums: [Int32: (Double, Double, Double, Int)] = [:]
+        let d = map.grid.dims
+        map.labels.withUnsafeBufferPointer { buf in
+            var n = 0
+            for k in 0..<d[2] {
+                for j in 0..<d[1] {
+                    for i in 0..<d[0] {
+                        let l = buf[n]
+                        n += 1
+                        if l == 0 { continue }
+                        let s = sums[l] ?? (0, 0, 0, 0)
+                        sums[l] = (s.0 + Double(i), s.1 + Double(j), s.2 + Double(k), s.3 + 1)
+                    }
+                }
+            }
+        }
+        for (l, s) in sums {
+            let c = Double(s.3)
+            centroids[l] = [Int((s.0 / c).rounded()), Int((s.1 / c).rounded()), Int((s.2 / c).rounded())]
+        }
+    }
+
+    public func labelName(_ label: Int32) -> String {
+        labelNames[label] ?? (label == 0 ? "background" : "label \(label)")
+    }
+
+    public func label(at p: [Int]) -> Int32? {
+        guard let labels, labels.grid.contains(p[0], p[1], p[2]) else { return nil }
+        return labels[p[0], p[1], p[2]]
+    }
+}
+
+/// Distribution of one RoI's mass across the scans of a results CSV (for the `--global` sidebar).
+public struct GlobalBox: Equatable, Sendable {
+    public var name: String
+    public var min: Double, q1: Double, median: Double, q3: Double, max: Double
+    /// This scan's value when the CSV has a row for it.
+    public var current: Double?
+
+    public init(name: String, min: Double, q1: Double, median: Double, q3: Double, max: Double, current: Double?) {
+        self.name = name
+        self.min = min
+        self.q1 = q1
+        self.median = median
+        self.q3 = q3
+        self.max = max
+        self.current = current
+    }
+}
+
+/// An attribution volume plus the statistics the heatmap and status line need.
+public struct AttributionDisplay: Sendable {
+    public var map: Volume
+    /// Method options, seed, completeness delta… as ordered key/value pairs for the report.
+    public var details: [(String, String)]
+    public let maxAbs: Float
+    /// |a| of every voxel, ascending: percentiles by binary search.
+    public let sortedAbs: [Float]
+
+    public init(map: Volume, details: [(String, String)] = []) {
+        self.map = map
+        self.details = details
+        sortedAbs = map.voxels.map { Swift.abs($0.isFinite ? $0 : 0) }.sorted()
+        maxAbs = sortedAbs.last ?? 0
+    }
+
+    /// |a| at percentile `p` (0–100) of all voxels.
+    public func absQuantile(_ p: Double) -> Float {
+        guard !sortedAbs.isEmpty else { return 0 }
+        let idx = Int((min(max(p, 0), 100) / 100 * Double(sortedAbs.count - 1)).rounded())
+        return sortedAbs[idx]
+    }
+
+    /// Percentage of voxels whose |a| is at most |value|.
+    public func percentile(of value: Float) -> Double {
+        guard !sortedAbs.isEmpty else { return 0 }
+        let v = Swift.abs(value)
+        var lo = 0, hi = sortedAbs.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if sortedAbs[mid] <= v { lo = mid + 1 } else { hi = mid }
+        }
+        return 100 * Double(lo) / Double(sortedAbs.count)
+    }
+}
+
+/// A CT intensity window (width/level in HU), optionally one of the named presets.
+public struct WindowSetting: Equatable, Sendable {
+    public var width: Double
+    public var level: Double
+    public var presetName: String?
+
+    public struct Preset: Sendable {
+        public let name: String
+        public let width: Double
+        public let level: Double
+    }
+
+    public static let presets: [Preset] = [
+        Preset(name: "soft tissue", width: 400, level: 40),
+        Preset(name: "lung", width: 1500, level: -600),
+        Preset(name: "bone", width: 1800, level: 400),
+        Preset(name: "brain", width: 80, level: 40),
+        Preset(name: "mediastinum", width: 350, level: 50),
+    ]
+
+    public init(preset: Preset) {
+        width = preset.width
+        level = preset.level
+        presetName = preset.name
+    }
+
+    public init(width: Double, level: Double) {
+        self.width = width
+        self.level = level
+        presetName = nil
+    }
+
+    /// Grey value in 0...1 for an intensity.
+    @inline(__always)
+    public func grey(_ hu: Float) -> Double {
+        let lo = level - width / 2
+        return min(max((Double(hu) - lo) / max(width, 1), 0), 1)
+    }
+
+    public var label: String {
+        "W/L \(Int(width.rounded()))/\(Int(level.rounded()))" + (presetName.map { " \($0)" } ?? "")
+    }
+}

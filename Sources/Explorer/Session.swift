@@ -1,0 +1,139 @@
+import Foundation
+import Engine
+
+/// Connects the explorer to background computation: turns `Reaction.recompute` into cache look-ups
+/// or jobs, and folds finished jobs back into the explorer. Used from the UI thread only.
+public final class ExplorerSession {
+    public var explorer: Explorer
+    /// nil without a model: the explorer then shows the scan and labels only.
+    public let controller: AnalysisController?
+    /// Where `e`/`E` write reports.
+    public var exportDirectory: URL
+    private var lastProgress: ProgressState?
+
+    public init(explorer: Explorer, controller: AnalysisController?,
+                exportDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) {
+        self.explorer = explorer
+        self.controller = controller
+        self.exportDirectory = exportDirectory
+    }
+
+    public var currentKey: AnalysisKey { AnalysisKey(method: explorer.method, target: explorer.state.target) }
+
+    /// Starts the first computation: the prediction when no label map was given, else the attribution.
+    public func start() {
+        guard let controller else {
+            explorer.state.message = StatusMessage("No model loaded: showing the scan and labels only (--model DIR)")
+            explorer.rows = Self.labelCounts(explorer.scene)
+            return
+        }
+        if explorer.scene.labels == nil {
+            controller.start(.prediction, label: "predicting")
+        } else {
+            refresh()
+        }
+        explorer.progress = controller.progress
+    }
+
+    /// Handles one input event; returns what the run loop must do (export is done here).
+    @discardableResult
+    public func handle(_ event: InputEvent) -> Reaction {
+        let reaction = explorer.handle(event)
+        switch reaction {
+        case .recompute:
+            refresh()
+            return .redraw
+        case .cancelComputation:
+            controller?.cancel()
+            return .redraw
+        case .export(let ansi):
+            exportReport(ansi: ansi, date: Date())
+            return .redraw
+        default:
+            return reaction
+        }
+    }
+
+    /// Writes a report and reports the path (or the failure) in the status line.
+    public func exportReport(ansi: Bool, date: Date) {
+        do {
+            let url = try Report.export(explorer, ansi: ansi, directory: exportDirectory, date: date)
+            explorer.state.message = StatusMessage("Report written to \(url.path)")
+        } catch {
+            explorer.state.message = StatusMessage("Export failed: \(error)", isError: true)
+        }
+    }
+
+    /// Shows the cached attribution for the current (method, target) or starts computing it.
+    public func refresh() {
+        guard let controller, explorer.scene.labels != nil || controller.runningJob != .prediction else { return }
+        if let cached = controller.cached(currentKey) {
+            explorer.attribution = cached
+            rerank()
+        } else {
+            explorer.attribution = nil
+            explorer.rows = []
+            controller.start(.attribution(currentKey), label: "\(explorer.method) → \(explorer.targetName)",
+                             segments: explorer.scene.labels)
+        }
+        explorer.progress = controller.progress
+    }
+
+    /// One row per label with its voxel count (the sidebar without attributions).
+    static func labelCounts(_ scene: Scene) -> [SegmentScore] {
+        guard let labels = scene.labels else { return [] }
+        var counts: [Int32: Int] = [:]
+        for l in labels.labels { counts[l, default: 0] += 1 }
+        return counts.keys.sorted().map {
+            SegmentScore(label: $0, name: scene.labelName($0), voxels: counts[$0]!, mass: nil, mean: nil)
+        }
+    }
+
+    private func rerank() {
+        guard let controller, let a = explorer.attribution, let labels = explorer.scene.labels else {
+            explorer.rows = []
+            return
+        }
+        explorer.rows = controller.provider.rank(attribution: a.map, segments: labels,
+                                                 processing: explorer.state.processing,
+                                                 names: explorer.scene.labelNames)
+    }
+
+    /// Folds finished jobs and progress into the explorer; true when the frame must be redrawn.
+    public func poll() -> Bool {
+        guard let controller else { return false }
+        var changed = false
+        for event in controller.takeEvents() {
+            changed = true
+            switch event {
+            case .predicted(let map):
+                explorer.scene.setLabels(map, source: Scene.predictionSource)
+                refresh()
+            case .attributed(let key, _):
+                if key == currentKey { refresh() }
+            case .failed(let job, let why):
+                explorer.state.message = StatusMessage("\(describe(job)) failed: \(why)", isError: true)
+            case .cancelled(let job):
+                explorer.state.message = StatusMessage("\(describe(job)) cancelled; change method or target, "
+                                                       + "or press n then N, to retry")
+            }
+        }
+        let progress = controller.progress
+        if progress != lastProgress {
+            // Redraw when the bar moves a visible step, not on every callback.
+            let step = { (p: ProgressState?) in p.map { Int($0.fraction * 50) } }
+            if step(progress) != step(lastProgress) || (progress == nil) != (lastProgress == nil)
+                || progress?.label != lastProgress?.label { changed = true }
+            lastProgress = progress
+        }
+        explorer.progress = progress
+        return changed
+    }
+
+    private func describe(_ job: AnalysisController.Job) -> String {
+        switch job {
+        case .prediction: return "Prediction"
+        case .attribution(let key): return "\(key.method) for class \(key.target)"
+        }
+    }
+}

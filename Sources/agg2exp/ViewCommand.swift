@@ -1,0 +1,103 @@
+import ArgumentParser
+import Engine
+import Explorer
+import Foundation
+import Terminal
+
+/// Options shared by `view` and `report`: the scan, its labels and their names.
+struct ScanOptions: ParsableArguments {
+    @Argument(help: "CT scan (NIfTI). Default: the bundled sample CT.")
+    var scan: String?
+
+    @Option(name: .long, help: "Label map (NIfTI) to show instead of the model's prediction.")
+    var labels: String?
+
+    @Option(name: .customLong("label-names"), help: "Label names (ITK-SNAP, 3D Slicer or JSON table).")
+    var labelNames: String?
+
+    /// Loads the scan and labels. Without a scan argument the bundled sample is used, with its
+    /// segmentation and label names.
+    func loadScene() throws -> Scene {
+        let usingSample = scan == nil
+        guard let scanPath = scan ?? SampleData.scanPath else {
+            throw ValidationError("no scan given and the bundled sample CT was not found "
+                                  + "(set AGG2EXP_SAMPLE_DATA to the SampleData directory)")
+        }
+        let ct = try NIfTI.readVolume(scanPath)
+        var labelPath = labels
+        if labelPath == nil && usingSample { labelPath = SampleData.labelsPath }
+        var map: LabelMap?
+        if let labelPath {
+            let m = try NIfTI.readLabelMap(labelPath)
+            guard m.grid.matches(ct.grid) else {
+                throw ValidationError("\(labelPath): label map grid \(m.grid.dims) does not match the scan grid "
+                                      + "\(ct.grid.dims) of \(scanPath) (same dims and affine needed)")
+            }
+            map = m
+        }
+        var namesPath = labelNames
+        if namesPath == nil && usingSample, let p = SampleData.labelNamesPath,
+           FileManager.default.fileExists(atPath: p) { namesPath = p }
+        var names: [Int32: String] = [0: "background"]
+        var colors: [Int32: RGB] = [:]
+        if let namesPath {
+            let table = try LabelTable.load(namesPath)
+            names.merge(table.names) { _, new in new }
+            for (l, c) in table.colors { colors[l] = RGB(c.r, c.g, c.b) }
+        }
+        return Scene(scanPath: scanPath, ct: ct, labels: map, labelSource: labelPath.map { "file \($0)" } ?? "",
+                     labelNames: names, labelColors: colors)
+    }
+}
+
+/// Where theme files are looked up: $AGG2EXP_THEMES, ./Themes, then Themes/ beside the executable
+/// or any of its parent directories (a checkout's .build/release/agg2exp finds the repo's Themes).
+func themeSearchPaths() -> [URL] {
+    var out: [URL] = []
+    if let env = ProcessInfo.processInfo.environment["AGG2EXP_THEMES"], !env.isEmpty {
+        out.append(URL(fileURLWithPath: env))
+    }
+    out.append(URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("Themes"))
+    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    while dir.path != "/" {
+        out.append(dir.appendingPathComponent("Themes"))
+        dir.deleteLastPathComponent()
+    }
+    return out.filter { FileManager.default.fileExists(atPath: $0.path) }
+}
+
+/// Loads all available themes with `name` first.
+func loadThemes(first name: String) throws -> [Theme] {
+    let paths = themeSearchPaths()
+    let chosen = try Theme.load(named: name, searchPaths: paths)
+    let others = try Theme.available(in: paths).filter { $0 != name }.map { try Theme.load(named: $0, searchPaths: paths) }
+    return [chosen] + others
+}
+
+struct ViewCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "view",
+        abstract: "Open the terminal explorer (the default command).",
+        discussion: "With no arguments it opens the bundled sample CT. Press ? inside for the keys.")
+
+    @OptionGroup var input: ScanOptions
+
+    @Option(name: .long, help: "Theme name (a file NAME.theme in Themes/).")
+    var theme: String = "default"
+
+    @Option(name: .customLong("global"), help: "Results CSV (official wide format) for global box plots.")
+    var globalCSV: String?
+
+    func run() throws {
+        let themes = try loadThemes(first: theme)
+        let scene = try input.loadScene()
+        var explorer = Explorer(scene: scene, width: 80, height: 24, themes: themes, methods: [], classNames: [])
+        if let globalCSV { explorer.global = try GlobalResults.load(path: globalCSV) }
+        let session = ExplorerSession(explorer: explorer, controller: nil)
+        do {
+            try TerminalApp.run(session: session, environment: ProcessInfo.processInfo.environment)
+        } catch let error as TerminalError {
+            throw ValidationError(error.description)
+        }
+    }
+}
