@@ -6,6 +6,12 @@ struct Agg2Exp: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agg2exp",
         abstract: "Explain 3D CT segmentation models with aggregated attributions (Agg²Exp).",
-        subcommands: [ViewCommand.self, ReportCommand.self],
+        subcommands: [
+            ViewCommand.self,
+            InfoCommand.self,
+            ReportCommand.self,
+            MergeCommand.self,
+            GlobalCommand.self,
+        ],
         defaultSubcommand: ViewCommand.self)
 }

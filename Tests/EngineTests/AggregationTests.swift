@@ -77,3 +77,28 @@ final class AggregationTests: XCTestCase {
         XCTAssertEqual(m.rows[1].map { $0.mass! }, [0.25, 0, 0, 0.75])
     }
 }
+
+final class AggregationShardTests: XCTestCase {
+    func testShardsPartitionTheListInOrder() throws {
+        let items = Array(0..<7)
+        let parts = (0..<3).map { Shard(index: $0, count: 3).select(items) }
+        XCTAssertEqual(parts, [[0, 1], [2, 3], [4, 5, 6]])
+        XCTAssertEqual(Shard(index: 3, count: 4).select([1]), [1])
+        XCTAssertEqual(Shard(index: 0, count: 4).select([1]), [])
+        XCTAssertEqual(try Shard(argument: "1/2"), Shard(index: 1, count: 2))
+        for bad in ["2/2", "-1/2", "1", "a/b", "1/0", "1/2/3", ""] {
+            XCTAssertThrowsError(try Shard(argument: bad)) {
+                XCTAssertEqual("\($0)", "--shard: \"\(bad)\" is not a shard; expected I/N with 0 ≤ I < N (e.g. 0/4)")
+            }
+        }
+    }
+
+    func testSlurmArrayEnvironment() throws {
+        XCTAssertNil(try Shard.fromEnvironment([:]))
+        XCTAssertEqual(try Shard.fromEnvironment(["SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "4"]),
+                       Shard(index: 3, count: 4))
+        XCTAssertEqual(try Shard.fromEnvironment(["SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_COUNT": "4",
+                                                  "SLURM_ARRAY_TASK_MIN": "2"]), Shard(index: 3, count: 4))
+        XCTAssertThrowsError(try Shard.fromEnvironment(["SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_COUNT": "4"]))
+    }
+}

@@ -75,16 +75,6 @@ func ruleWeights(logits z: Tensor, mask: [Int32], target: SegmentTarget) -> [Dou
     }
 }
 
-/// Relative L2 distance ‖a − b‖ / ‖b‖, the parity measure for attribution maps.
-func relativeL2(_ a: [Float], _ b: [Float]) -> Double {
-    var num = 0.0, den = 0.0
-    for (x, y) in zip(a, b) {
-        num += Double(x - y) * Double(x - y)
-        den += Double(y) * Double(y)
-    }
-    return (num / max(den, 1e-300)).squareRoot()
-}
-
 /// A small deterministic input in (0.1, 1.1) on shape [1, ni, nj, nk].
 func rampInput(_ ni: Int, _ nj: Int, _ nk: Int) -> Tensor {
     let n = ni * nj * nk

@@ -1,17 +1,12 @@
 import Engine
 import Foundation
+import TestSupport
 import XCTest
 
 /// The official results CSV shipped as a fixture (see Fixtures/official/NOTICE).
 func officialResultsURL() throws -> URL {
     try XCTUnwrap(Bundle.module.url(forResource: "Fixtures/official/tsv2_test_aggregated_sg_explanations_with_dice",
                                     withExtension: "csv"))
-}
-
-func temporaryDirectory() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("agg2exp-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
 }
 
 final class ResultsCSVTests: XCTestCase {
@@ -33,7 +28,7 @@ final class ResultsCSVTests: XCTestCase {
 
     func testWriteReadRoundTripIsExact() throws {
         let table = try ResultsTable.read(officialResultsURL())
-        let dir = try temporaryDirectory()
+        let dir = URL(fileURLWithPath: try makeTemporaryDirectory(self))
         let url = dir.appendingPathComponent("copy.csv")
         try table.write(to: url)
         XCTAssertEqual(try ResultsTable.read(url), table)

@@ -11,8 +11,9 @@ import Foundation
 ///   output axis, so for an axis-aligned grid voxel (0,0,0) stays where it was.
 /// - Each output voxel centre is mapped into input voxel coordinates and sampled there; coordinates
 ///   past the last voxel centre are clamped to the border (as PyTorch `grid_sample` does with border
-///   padding). Intensities use trilinear interpolation, labels the nearest voxel (ties to even, as
-///   `torch.nearbyint`).
+///   padding). Intensities use trilinear interpolation, labels the nearest voxel. An exact tie
+///   (a centre halfway between two input voxels) goes to the higher index; torch decides ties by
+///   float32 rounding noise, so either neighbour is a valid answer there.
 public struct SpacingPlan: Sendable {
     public let source: Grid
     public let target: Grid
@@ -62,58 +63,74 @@ public struct SpacingPlan: Sendable {
 
     /// Trilinear interpolation with border clamping.
     public func apply(_ data: [Float]) -> [Float] {
+        precondition(data.count == source.voxelCount, "data must match the source grid")
         let sd = source.dims
         let nx = sd[0], nxy = sd[0] * sd[1]
-        let maxC = SIMD3(Double(sd[0] - 1), Double(sd[1] - 1), Double(sd[2] - 1))
-        return sample(data) { src, p in
-            let c = pointwiseMax(SIMD3<Double>(repeating: 0), pointwiseMin(p, maxC))
-            let f = c.rounded(.down)
-            let t = c - f
-            let i0 = Int(f.x), j0 = Int(f.y), k0 = Int(f.z)
-            let di = i0 < sd[0] - 1 ? 1 : 0, dj = j0 < sd[1] - 1 ? nx : 0, dk = k0 < sd[2] - 1 ? nxy : 0
-            let b = i0 + nx * j0 + nxy * k0
-            let tx = Float(t.x), ty = Float(t.y), tz = Float(t.z)
-            let c00 = src[b] + (src[b + di] - src[b]) * tx
-            let c10 = src[b + dj] + (src[b + dj + di] - src[b + dj]) * tx
-            let c01 = src[b + dk] + (src[b + dk + di] - src[b + dk]) * tx
-            let c11 = src[b + dk + dj] + (src[b + dk + dj + di] - src[b + dk + dj]) * tx
-            let c0 = c00 + (c10 - c00) * ty
-            let c1 = c01 + (c11 - c01) * ty
-            return c0 + (c1 - c0) * tz
+        let hi = (Double(sd[0] - 1), Double(sd[1] - 1), Double(sd[2] - 1))
+        return data.withUnsafeBufferPointer { src in
+            fill(Float.self) { out, k in
+                self.forEachVoxel(inSlice: k) { o, x, y, z in
+                    let cx = min(max(x, 0), hi.0), cy = min(max(y, 0), hi.1), cz = min(max(z, 0), hi.2)
+                    // Clamped coordinates are ≥ 0, so truncation is floor (and avoids a libm call).
+                    let i0 = Int(cx), j0 = Int(cy), k0 = Int(cz)
+                    let tx = Float(cx - Double(i0)), ty = Float(cy - Double(j0)), tz = Float(cz - Double(k0))
+                    let di = i0 < sd[0] - 1 ? 1 : 0, dj = j0 < sd[1] - 1 ? nx : 0, dk = k0 < sd[2] - 1 ? nxy : 0
+                    let b = i0 + nx * j0 + nxy * k0
+                    let c00 = src[b] + (src[b + di] - src[b]) * tx
+                    let c10 = src[b + dj] + (src[b + dj + di] - src[b + dj]) * tx
+                    let c01 = src[b + dk] + (src[b + dk + di] - src[b + dk]) * tx
+                    let c11 = src[b + dk + dj] + (src[b + dk + dj + di] - src[b + dk + dj]) * tx
+                    let c0 = c00 + (c10 - c00) * ty
+                    let c1 = c01 + (c11 - c01) * ty
+                    out[o] = c0 + (c1 - c0) * tz
+                }
+            }
         }
     }
 
     /// Nearest-neighbour sampling with border clamping.
     public func apply(_ data: [Int32]) -> [Int32] {
+        precondition(data.count == source.voxelCount, "data must match the source grid")
         let sd = source.dims
-        let maxC = SIMD3(Double(sd[0] - 1), Double(sd[1] - 1), Double(sd[2] - 1))
-        return sample(data) { src, p in
-            let c = pointwiseMax(SIMD3<Double>(repeating: 0), pointwiseMin(p, maxC)).rounded(.toNearestOrEven)
-            return src[Int(c.x) + sd[0] * (Int(c.y) + sd[1] * Int(c.z))]
+        let hi = (Double(sd[0] - 1), Double(sd[1] - 1), Double(sd[2] - 1))
+        return data.withUnsafeBufferPointer { src in
+            fill(Int32.self) { out, k in
+                self.forEachVoxel(inSlice: k) { o, x, y, z in
+                    // Clamped coordinates are ≥ 0: truncating c + 0.5 rounds to nearest.
+                    let i = Int(min(max(x, 0), hi.0) + 0.5)
+                    let j = Int(min(max(y, 0), hi.1) + 0.5)
+                    let kk = Int(min(max(z, 0), hi.2) + 0.5)
+                    out[o] = src[i + sd[0] * (j + sd[1] * kk)]
+                }
+            }
         }
     }
 
-    private func sample<T>(_ data: [T], _ at: (UnsafeBufferPointer<T>, SIMD3<Double>) -> T) -> [T] {
-        precondition(data.count == source.voxelCount, "data must match the source grid")
+    /// Allocates the output and fills it one k-slice per task (slices are independent).
+    private func fill<T>(_: T.Type, _ slice: (UnsafeMutableBufferPointer<T>, Int) -> Void) -> [T] {
+        [T](unsafeUninitializedCapacity: target.voxelCount) { out, count in
+            for k in 0..<target.dims[2] { slice(out, k) }
+            count = target.voxelCount
+        }
+    }
+
+    /// Calls `body(outputIndex, x, y, z)` with the source voxel coordinates of every voxel in slice k.
+    @inline(__always)
+    private func forEachVoxel(inSlice k: Int, _ body: (Int, Double, Double, Double) -> Void) {
         let d = target.dims
         let m = targetToSource
-        let ci = SIMD3(m[0, 0], m[1, 0], m[2, 0])
-        let cj = SIMD3(m[0, 1], m[1, 1], m[2, 1])
-        let ck = SIMD3(m[0, 2], m[1, 2], m[2, 2])
-        let t = SIMD3(m[0, 3], m[1, 3], m[2, 3])
-        return data.withUnsafeBufferPointer { src in
-            [T](unsafeUninitializedCapacity: target.voxelCount) { out, count in
-                var o = 0
-                for k in 0..<d[2] {
-                    for j in 0..<d[1] {
-                        let row = t + Double(j) * cj + Double(k) * ck
-                        for i in 0..<d[0] {
-                            (out.baseAddress! + o).initialize(to: at(src, row + Double(i) * ci))
-                            o += 1
-                        }
-                    }
-                }
-                count = o
+        for j in 0..<d[1] {
+            var x = m[0, 3] + Double(j) * m[0, 1] + Double(k) * m[0, 2]
+            var y = m[1, 3] + Double(j) * m[1, 1] + Double(k) * m[1, 2]
+            var z = m[2, 3] + Double(j) * m[2, 1] + Double(k) * m[2, 2]
+            let (sx, sy, sz) = (m[0, 0], m[1, 0], m[2, 0])
+            var o = d[0] * (j + d[1] * k)
+            for _ in 0..<d[0] {
+                body(o, x, y, z)
+                x += sx
+                y += sy
+                z += sz
+                o += 1
             }
         }
     }
