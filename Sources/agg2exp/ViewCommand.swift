@@ -94,10 +94,6 @@ struct ViewCommand: ParsableCommand {
         var explorer = Explorer(scene: scene, width: 80, height: 24, themes: themes, methods: [], classNames: [])
         if let globalCSV { explorer.global = try GlobalResults.load(path: globalCSV) }
         let session = ExplorerSession(explorer: explorer, controller: nil)
-        do {
-            try TerminalApp.run(session: session, environment: ProcessInfo.processInfo.environment)
-        } catch let error as TerminalError {
-            throw ValidationError(error.description)
-        }
+        try TerminalApp.run(session: session, environment: ProcessInfo.processInfo.environment)
     }
 }
