@@ -92,7 +92,8 @@ public struct AvgSensitivity: Sendable {
     public func score(method: any AttributionMethod, model: any ExplainableModel, input: Tensor,
                       target: SegmentTarget, reference: Tensor,
                       progress: ProgressHandler?, cancel: CancellationToken?) throws -> Double? {
-        guard let a = Self.normalised(reference.data) else { return nil }
+        // No samples (metric switched off) or an all-zero reference: undefined.
+        guard samples > 0, let a = Self.normalised(reference.data) else { return nil }
         let norm = a.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
         var rng = SeededGenerator(seed: seed)
         var total = 0.0
