@@ -92,7 +92,10 @@ struct ViewCommand: ParsableCommand {
         let themes = try loadThemes(first: theme)
         let scene = try input.loadScene()
         var explorer = Explorer(scene: scene, width: 80, height: 24, themes: themes, methods: [], classNames: [])
-        if let globalCSV { explorer.global = try GlobalResults.load(path: globalCSV) }
+        if let globalCSV {
+            explorer.global = try GlobalResults.load(path: globalCSV)
+            explorer.state.showGlobal = true
+        }
         let session = ExplorerSession(explorer: explorer, controller: nil)
         try TerminalApp.run(session: session, environment: ProcessInfo.processInfo.environment)
     }

@@ -91,7 +91,7 @@ final class TmuxEndToEndTests: XCTestCase {
     func testPlanesSidebarKeysAndExport() throws {
         try start("TERM=xterm-256color LANG=C.UTF-8")
         var screen = try waitFor(20, "the first frame") { $0.contains("Axial") && $0.contains("ijk ") }
-        for needle in ["Axial", "Coronal", "Sagittal", "background", "W/L 400/40 soft tissue"] {
+        for needle in ["Axial", "Coronal", "Sagittal", "colon", "liver", "W/L 400/40 soft tissue"] {
             XCTAssertTrue(screen.contains(needle), "screen lacks '\(needle)'")
         }
         // Slices step with PageUp in the focused (axial) pane.
