@@ -245,6 +245,7 @@ public struct Conv3d: Sendable {
         let kdim = cin * g.kernelVolume
         guard n > 0 else { return }
         let pointwise = g.isPointwise && inputs.count == 1
+        let sameSize = g.stride == [1, 1, 1] && outSize == inputSize
         // Columns per chunk: bounded by the buffer budget, and at least a few hundred so that
         // each sgemm call has enough work to amortise its packing.
         let budgetColumns = max(256, columnBudgetBytes / (4 * kdim))
@@ -263,8 +264,13 @@ public struct Conv3d: Sendable {
                 let nc = min(chunk, n - n0)
                 let (bMatrix, ldb): (UnsafePointer<Float>, Int)
                 if let columns {
-                    vol2col(inputs: inputsShared, inputSize: inputSize, outputSize: outSize, geometry: g,
-                            columnStart: n0, columnCount: nc, into: columns)
+                    if sameSize {
+                        shiftedVol2col(inputs: inputsShared, size: inputSize, geometry: g,
+                                       columnStart: n0, columnCount: nc, into: columns)
+                    } else {
+                        vol2col(inputs: inputsShared, inputSize: inputSize, outputSize: outSize, geometry: g,
+                                columnStart: n0, columnCount: nc, into: columns)
+                    }
                     (bMatrix, ldb) = (UnsafePointer(columns), nc)
                 } else {
                     (bMatrix, ldb) = (UnsafePointer(inputsShared[0].0.base + n0), n)
@@ -283,6 +289,60 @@ public struct Conv3d: Sendable {
                         }
                     }
                     row += channels
+                }
+            }
+        }
+    }
+
+    /// vol2col for stride-1 convolutions whose output has the input's size (k = 2p + 1): output
+    /// voxel n reads input voxel n + shift(tap), so each column row is one contiguous copy of the
+    /// input, after which the taps that fall outside the volume are zeroed row by row.
+    private static func shiftedVol2col(inputs: [(SharedPointer<Float>, Int)], size: [Int], geometry g: ConvGeometry,
+                                       columnStart: Int, columnCount nc: Int,
+                                       into columns: UnsafeMutablePointer<Float>) {
+        let (d, h, w) = (size[0], size[1], size[2])
+        let plane = d * h * w
+        let firstRow = columnStart / w
+        let lastRow = (columnStart + nc - 1) / w
+        var rowIndex = 0
+        for (slab, channels) in inputs {
+            for ci in 0..<channels {
+                let src = slab.base + ci * plane
+                for a in 0..<g.kernel[0] {
+                    let dz = a - g.padding[0]
+                    for b in 0..<g.kernel[1] {
+                        let dy = b - g.padding[1]
+                        for c in 0..<g.kernel[2] {
+                            let dx = c - g.padding[2]
+                            let dst = columns + rowIndex * nc
+                            rowIndex += 1
+                            // Copy the part of [start + shift, start + shift + nc) inside the buffer.
+                            let shift = (dz * h + dy) * w + dx
+                            let lo = max(0, -(columnStart + shift))
+                            let hi = min(nc, plane - (columnStart + shift))
+                            if lo > 0 { dst.update(repeating: 0, count: min(lo, nc)) }
+                            if hi > lo { (dst + lo).update(from: src + columnStart + shift + lo, count: hi - lo) }
+                            if hi < nc { (dst + max(hi, 0)).update(repeating: 0, count: nc - max(hi, 0)) }
+                            // Zero the taps outside the volume, one output row at a time.
+                            for r in firstRow...lastRow {
+                                let rowStart = r * w - columnStart
+                                let x0 = max(rowStart, 0), x1 = min(rowStart + w, nc)
+                                let z = r / h, y = r % h
+                                let iz = z + dz, iy = y + dy
+                                if iz < 0 || iz >= d || iy < 0 || iy >= h {
+                                    (dst + x0).update(repeating: 0, count: x1 - x0)
+                                } else if dx < 0 {
+                                    // The first −dx outputs of the row read before the row start.
+                                    var x = x0
+                                    while x < min(x1, rowStart - dx) { dst[x] = 0; x += 1 }
+                                } else if dx > 0 {
+                                    // The last dx outputs of the row read past its end.
+                                    var x = max(x0, rowStart + w - dx)
+                                    while x < x1 { dst[x] = 0; x += 1 }
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
