@@ -12,6 +12,7 @@ struct Agg2Exp: ParsableCommand {
             ReportCommand.self,
             MergeCommand.self,
             GlobalCommand.self,
+            SegmentCommand.self,
         ],
         defaultSubcommand: ViewCommand.self)
 }

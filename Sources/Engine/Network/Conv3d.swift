@@ -1,0 +1,406 @@
+import COpenBLAS
+import Foundation
+
+/// Kernel size, stride and zero padding of a 3-D convolution, per spatial axis (D, H, W).
+public struct ConvGeometry: Sendable, Equatable {
+    public var kernel: [Int]
+    public var stride: [Int]
+    public var padding: [Int]
+
+    public init(kernel: [Int], stride: [Int] = [1, 1, 1], padding: [Int] = [0, 0, 0]) {
+        precondition(kernel.count == 3 && stride.count == 3 && padding.count == 3, "3-D geometry")
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+    }
+
+    /// Number of weights per (output, input) channel pair.
+    public var kernelVolume: Int { kernel[0] * kernel[1] * kernel[2] }
+
+    /// Output spatial size of the convolution: ⌊(n + 2p − k) / s⌋ + 1 per axis.
+    public func outputSize(_ input: [Int]) -> [Int] {
+        (0..<3).map { (input[$0] + 2 * padding[$0] - kernel[$0]) / stride[$0] + 1 }
+    }
+
+    /// Output spatial size of the transposed convolution: (n − 1)·s − 2p + k per axis.
+    public func transposedOutputSize(_ input: [Int]) -> [Int] {
+        (0..<3).map { (input[$0] - 1) * stride[$0] - 2 * padding[$0] + kernel[$0] }
+    }
+
+    var isPointwise: Bool { kernel == [1, 1, 1] && stride == [1, 1, 1] && padding == [0, 0, 0] }
+}
+
+/// A contiguous run of channels of one [C, D, H, W] buffer. Convolutions read their input from a
+/// list of these, which is a channel concatenation that is never materialised (UNet skip joins),
+/// and write their output into a list of them (the backward pass splits the gradient the same way).
+struct ChannelSlab {
+    var pointer: UnsafeMutablePointer<Float>
+    var channels: Int
+}
+
+/// 3-D convolution, PyTorch `Conv3d` semantics (cross-correlation, zero padding, no dilation,
+/// one group).
+///
+/// Shapes: input x [Cin, D, H, W] → output y [Cout, D', H', W'] with D' = ⌊(D + 2p − k)/s⌋ + 1.
+/// Weight [Cout, Cin, kD, kH, kW] (PyTorch layout), bias [Cout].
+///
+/// The fast path lowers the convolution to `cblas_sgemm` on vol2col column chunks: each worker
+/// fills a column buffer of at most `columnBudgetBytes` and multiplies it by the weight matrix
+/// [Cout, Cin·kD·kH·kW] straight into the output. The backward pass to the input of a stride-1
+/// convolution is itself a stride-1 convolution of the output gradient with the spatially flipped,
+/// channel-transposed kernel, so it reuses the same path; other strides use sgemm + col2vol.
+public struct Conv3d: Sendable {
+    public let inChannels: Int
+    public let outChannels: Int
+    public let geometry: ConvGeometry
+    /// [Cout, Cin, kD, kH, kW].
+    public let weight: [Float]
+    /// [Cout], or nil for `bias=False`.
+    public let bias: [Float]?
+    /// [Cin, Cout, kD, kH, kW] with every kernel reversed: the weight of the adjoint convolution.
+    private let flippedWeight: [Float]
+
+    /// Upper bound on one worker's column buffer. Small enough to stay in the last-level cache
+    /// while sgemm consumes it; the total is far below the 256 MB limit for any layer.
+    static let columnBudgetBytes = 4 << 20
+
+    public init(inChannels: Int, outChannels: Int, geometry: ConvGeometry, weight: [Float], bias: [Float]?) {
+        precondition(weight.count == outChannels * inChannels * geometry.kernelVolume, "weight size")
+        precondition(bias == nil || bias!.count == outChannels, "bias size")
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.geometry = geometry
+        self.weight = weight
+        self.bias = bias
+        let kv = geometry.kernelVolume
+        var flipped = [Float](repeating: 0, count: weight.count)
+        for co in 0..<outChannels {
+            for ci in 0..<inChannels {
+                for t in 0..<kv {
+                    flipped[(ci * outChannels + co) * kv + (kv - 1 - t)] = weight[(co * inChannels + ci) * kv + t]
+                }
+            }
+        }
+        self.flippedWeight = flipped
+    }
+
+    /// Output shape [Cout, D', H', W'] for an input shape [Cin, D, H, W].
+    public func outputShape(_ input: [Int]) -> [Int] {
+        [outChannels] + geometry.outputSize(Array(input[1...]))
+    }
+
+    // MARK: Public tensor API
+
+    /// y = conv(x) + b.  x [Cin, D, H, W] → y [Cout, D', H', W'].
+    public func forward(_ x: Tensor) -> Tensor {
+        precondition(x.shape.count == 4 && x.shape[0] == inChannels, "Conv3d input must be [Cin, D, H, W]")
+        var x = x
+        var y = Tensor(zeros: outputShape(x.shape))
+        let inSize = Array(x.shape[1...])
+        x.data.withUnsafeMutableBufferPointer { xp in
+            y.data.withUnsafeMutableBufferPointer { yp in
+                forward(inputs: [ChannelSlab(pointer: xp.baseAddress!, channels: inChannels)], inputSize: inSize,
+                        outputs: [ChannelSlab(pointer: yp.baseAddress!, channels: outChannels)])
+            }
+        }
+        return y
+    }
+
+    /// ∂L/∂x from ∂L/∂y.  dy [Cout, D', H', W'] → dx [Cin, D, H, W] (`inputShape`).
+    public func backwardInput(_ dy: Tensor, inputShape: [Int]) -> Tensor {
+        precondition(dy.shape == outputShape(inputShape), "Conv3d output gradient shape")
+        var dy = dy
+        var dx = Tensor(zeros: inputShape)
+        dy.data.withUnsafeMutableBufferPointer { gp in
+            dx.data.withUnsafeMutableBufferPointer { xp in
+                backwardInput(outputGradient: gp.baseAddress!, inputSize: Array(inputShape[1...]),
+                              inputGradients: [ChannelSlab(pointer: xp.baseAddress!, channels: inChannels)])
+            }
+        }
+        return dx
+    }
+
+    /// Direct seven-loop reference of `forward`.
+    public func forwardNaive(_ x: Tensor) -> Tensor {
+        let inSize = Array(x.shape[1...])
+        let outShape = outputShape(x.shape)
+        let (k, s, p) = (geometry.kernel, geometry.stride, geometry.padding)
+        var y = Tensor(zeros: outShape)
+        for co in 0..<outChannels {
+            for z in 0..<outShape[1] {
+                for yy in 0..<outShape[2] {
+                    for xx in 0..<outShape[3] {
+                        var acc = bias?[co] ?? 0
+                        for ci in 0..<inChannels {
+                            for a in 0..<k[0] {
+                                let iz = z * s[0] + a - p[0]
+                                if iz < 0 || iz >= inSize[0] { continue }
+                                for b in 0..<k[1] {
+                                    let iy = yy * s[1] + b - p[1]
+                                    if iy < 0 || iy >= inSize[1] { continue }
+                                    for c in 0..<k[2] {
+                                        let ix = xx * s[2] + c - p[2]
+                                        if ix < 0 || ix >= inSize[2] { continue }
+                                        let w = weight[(((co * inChannels + ci) * k[0] + a) * k[1] + b) * k[2] + c]
+                                        acc += w * x.data[((ci * inSize[0] + iz) * inSize[1] + iy) * inSize[2] + ix]
+                                    }
+                                }
+                            }
+                        }
+                        y.data[((co * outShape[1] + z) * outShape[2] + yy) * outShape[3] + xx] = acc
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    /// Direct scatter reference of `backwardInput`.
+    public func backwardInputNaive(_ dy: Tensor, inputShape: [Int]) -> Tensor {
+        let inSize = Array(inputShape[1...])
+        let outShape = dy.shape
+        let (k, s, p) = (geometry.kernel, geometry.stride, geometry.padding)
+        var dx = Tensor(zeros: inputShape)
+        for co in 0..<outChannels {
+            for z in 0..<outShape[1] {
+                for yy in 0..<outShape[2] {
+                    for xx in 0..<outShape[3] {
+                        let g = dy.data[((co * outShape[1] + z) * outShape[2] + yy) * outShape[3] + xx]
+                        for ci in 0..<inChannels {
+                            for a in 0..<k[0] {
+                                let iz = z * s[0] + a - p[0]
+                                if iz < 0 || iz >= inSize[0] { continue }
+                                for b in 0..<k[1] {
+                                    let iy = yy * s[1] + b - p[1]
+                                    if iy < 0 || iy >= inSize[1] { continue }
+                                    for c in 0..<k[2] {
+                                        let ix = xx * s[2] + c - p[2]
+                                        if ix < 0 || ix >= inSize[2] { continue }
+                                        let w = weight[(((co * inChannels + ci) * k[0] + a) * k[1] + b) * k[2] + c]
+                                        dx.data[((ci * inSize[0] + iz) * inSize[1] + iy) * inSize[2] + ix] += w * g
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return dx
+    }
+
+    // MARK: Raw fast paths
+
+    /// Forward pass over channel slabs: the inputs are concatenated along channels (their channel
+    /// counts sum to Cin) and the Cout output channels are split over `outputs` in order.
+    /// Bias is added when present.
+    func forward(inputs: [ChannelSlab], inputSize: [Int], outputs: [ChannelSlab]) {
+        weight.withUnsafeBufferPointer { w in
+            if let bias {
+                bias.withUnsafeBufferPointer { b in
+                    Conv3d.correlate(inputs: inputs, inputSize: inputSize, outputs: outputs,
+                                     weight: w.baseAddress!, bias: b.baseAddress!, cin: inChannels,
+                                     cout: outChannels, geometry: geometry)
+                }
+            } else {
+                Conv3d.correlate(inputs: inputs, inputSize: inputSize, outputs: outputs,
+                                 weight: w.baseAddress!, bias: nil, cin: inChannels, cout: outChannels,
+                                 geometry: geometry)
+            }
+        }
+    }
+
+    /// Backward pass to the input: `outputGradient` [Cout, D', H', W'] → the input gradient,
+    /// overwritten (not accumulated) into `inputGradients`, split along channels like `inputs`.
+    func backwardInput(outputGradient: UnsafeMutablePointer<Float>, inputSize: [Int],
+                       inputGradients: [ChannelSlab]) {
+        let outSize = geometry.outputSize(inputSize)
+        let g = geometry
+        let adjointPadding = (0..<3).map { g.kernel[$0] - 1 - g.padding[$0] }
+        if g.stride == [1, 1, 1] && adjointPadding.allSatisfy({ $0 >= 0 }) {
+            let adjoint = ConvGeometry(kernel: g.kernel, stride: [1, 1, 1], padding: adjointPadding)
+            flippedWeight.withUnsafeBufferPointer { w in
+                Conv3d.correlate(inputs: [ChannelSlab(pointer: outputGradient, channels: outChannels)],
+                                 inputSize: outSize, outputs: inputGradients, weight: w.baseAddress!,
+                                 bias: nil, cin: outChannels, cout: inChannels, geometry: adjoint)
+            }
+        } else {
+            weight.withUnsafeBufferPointer { w in
+                Conv3d.scatterAdjoint(outputGradient: outputGradient, outputSize: outSize,
+                                      inputGradients: inputGradients, inputSize: inputSize,
+                                      weight: w.baseAddress!, cin: inChannels, cout: outChannels,
+                                      geometry: g)
+            }
+        }
+    }
+
+    /// Correlation y = W ⋆ x (+ b) by vol2col chunks and sgemm, chunks spread over the workers.
+    static func correlate(inputs: [ChannelSlab], inputSize: [Int], outputs: [ChannelSlab],
+                          weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                          cin: Int, cout: Int, geometry g: ConvGeometry) {
+        precondition(inputs.reduce(0) { $0 + $1.channels } == cin, "input channels")
+        precondition(outputs.reduce(0) { $0 + $1.channels } == cout, "output channels")
+        let outSize = g.outputSize(inputSize)
+        let n = outSize[0] * outSize[1] * outSize[2]
+        let kdim = cin * g.kernelVolume
+        guard n > 0 else { return }
+        let pointwise = g.isPointwise && inputs.count == 1
+        // Columns per chunk: bounded by the buffer budget, and at least a few hundred so that
+        // each sgemm call has enough work to amortise its packing.
+        let budgetColumns = max(256, columnBudgetBytes / (4 * kdim))
+        let chunk = pointwise ? max(1024, (n + Parallel.workerCount - 1) / Parallel.workerCount) : budgetColumns
+        let chunkCount = (n + chunk - 1) / chunk
+        let inputsShared = inputs.map { (SharedPointer($0.pointer), $0.channels) }
+        let outputsShared = outputs.map { (SharedPointer($0.pointer), $0.channels) }
+        let w = SharedPointer(UnsafeMutablePointer(mutating: weight))
+        let b = bias.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) }
+        Parallel.forEachBlock(chunkCount) { chunks in
+            let columns: UnsafeMutablePointer<Float>? =
+                pointwise ? nil : .allocate(capacity: kdim * min(chunk, n))
+            defer { columns?.deallocate() }
+            for c in chunks {
+                let n0 = c * chunk
+                let nc = min(chunk, n - n0)
+                let (bMatrix, ldb): (UnsafePointer<Float>, Int)
+                if let columns {
+                    vol2col(inputs: inputsShared, inputSize: inputSize, outputSize: outSize, geometry: g,
+                            columnStart: n0, columnCount: nc, into: columns)
+                    (bMatrix, ldb) = (UnsafePointer(columns), nc)
+                } else {
+                    (bMatrix, ldb) = (UnsafePointer(inputsShared[0].0.base + n0), n)
+                }
+                var row = 0
+                for (out, channels) in outputsShared {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
+                                Int32(channels), Int32(nc), Int32(kdim), 1,
+                                w.base + row * kdim, Int32(kdim), bMatrix, Int32(ldb),
+                                0, out.base + n0, Int32(n))
+                    if let b {
+                        for co in 0..<channels {
+                            let bv = b[row + co]
+                            let dst = out.base + co * n + n0
+                            for t in 0..<nc { dst[t] += bv }
+                        }
+                    }
+                    row += channels
+                }
+            }
+        }
+    }
+
+    /// Fills `columns` [Cin·kD·kH·kW, columnCount] with the input patches of output positions
+    /// columnStart ..< columnStart + columnCount (flat over D', H', W'); out-of-volume taps are 0.
+    private static func vol2col(inputs: [(SharedPointer<Float>, Int)], inputSize: [Int], outputSize: [Int],
+                                geometry g: ConvGeometry, columnStart: Int, columnCount: Int,
+                                into columns: UnsafeMutablePointer<Float>) {
+        let (d, h, wd) = (inputSize[0], inputSize[1], inputSize[2])
+        let (oh, ow) = (outputSize[1], outputSize[2])
+        let (kd, kh, kw) = (g.kernel[0], g.kernel[1], g.kernel[2])
+        let (sd, sh, sw) = (g.stride[0], g.stride[1], g.stride[2])
+        let (pd, ph, pw) = (g.padding[0], g.padding[1], g.padding[2])
+        let plane = d * h * wd
+        let firstRow = columnStart / ow
+        let lastRow = (columnStart + columnCount - 1) / ow
+        var rowIndex = 0
+        for (slab, channels) in inputs {
+            for ci in 0..<channels {
+                let src = slab.base + ci * plane
+                for a in 0..<kd {
+                    for b in 0..<kh {
+                        for c in 0..<kw {
+                            let dstRow = columns + rowIndex * columnCount
+                            rowIndex += 1
+                            for r in firstRow...lastRow {
+                                let rowStart = r * ow
+                                let x0 = max(columnStart - rowStart, 0)
+                                let x1 = min(columnStart + columnCount - rowStart, ow)
+                                let dst = dstRow + (rowStart + x0 - columnStart)
+                                let z = r / oh, y = r % oh
+                                let iz = z * sd + a - pd, iy = y * sh + b - ph
+                                if iz < 0 || iz >= d || iy < 0 || iy >= h {
+                                    dst.update(repeating: 0, count: x1 - x0)
+                                    continue
+                                }
+                                let line = src + (iz * h + iy) * wd
+                                if sw == 1 {
+                                    // Valid x: 0 ≤ x + c − pw < W.
+                                    let lo = min(max(x0, pw - c), x1)
+                                    let hi = max(min(x1, wd + pw - c), lo)
+                                    if lo > x0 { dst.update(repeating: 0, count: lo - x0) }
+                                    if hi > lo { (dst + (lo - x0)).update(from: line + (lo + c - pw), count: hi - lo) }
+                                    if x1 > hi { (dst + (hi - x0)).update(repeating: 0, count: x1 - hi) }
+                                } else {
+                                    for x in x0..<x1 {
+                                        let ix = x * sw + c - pw
+                                        dst[x - x0] = (ix >= 0 && ix < wd) ? line[ix] : 0
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Input gradient for any stride: per column chunk, dcol = Wᵀ·dy (sgemm, columns split over
+    /// the workers), then col2vol adds dcol into the input gradient (input channels split over the
+    /// workers, so no two workers touch the same voxel). Chunks run in order because neighbouring
+    /// chunks can add into the same input voxels when the kernel is larger than the stride.
+    static func scatterAdjoint(outputGradient: UnsafeMutablePointer<Float>, outputSize: [Int],
+                               inputGradients: [ChannelSlab], inputSize: [Int],
+                               weight: UnsafePointer<Float>, cin: Int, cout: Int, geometry g: ConvGeometry) {
+        let n = outputSize[0] * outputSize[1] * outputSize[2]
+        let plane = inputSize[0] * inputSize[1] * inputSize[2]
+        let kv = g.kernelVolume
+        let kdim = cin * kv
+        for slab in inputGradients { slab.pointer.update(repeating: 0, count: slab.channels * plane) }
+        guard n > 0 else { return }
+        let chunk = max(256, columnBudgetBytes * Parallel.workerCount / (4 * kdim))
+        let columns = UnsafeMutablePointer<Float>.allocate(capacity: kdim * min(chunk, n))
+        defer { columns.deallocate() }
+        let channelTargets: [SharedPointer<Float>] = inputGradients.flatMap { slab in
+            (0..<slab.channels).map { SharedPointer(slab.pointer + $0 * plane) }
+        }
+        let col = SharedPointer(columns)
+        let dy = SharedPointer(outputGradient)
+        let w = SharedPointer(UnsafeMutablePointer(mutating: weight))
+        let (d, h, wd) = (inputSize[0], inputSize[1], inputSize[2])
+        let (oh, ow) = (outputSize[1], outputSize[2])
+        var n0 = 0
+        while n0 < n {
+            let nc = min(chunk, n - n0)
+            let start = n0
+            Parallel.forEachBlock(nc, minimumPerWorker: 256) { cols in
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
+                            Int32(kdim), Int32(cols.count), Int32(cout), 1,
+                            w.base, Int32(kdim), dy.base + start + cols.lowerBound, Int32(n),
+                            0, col.base + cols.lowerBound, Int32(nc))
+            }
+            Parallel.forEach(cin) { ci in
+                let dst = channelTargets[ci].base
+                let firstRow = start / ow, lastRow = (start + nc - 1) / ow
+                for t in 0..<kv {
+                    let a = t / (g.kernel[1] * g.kernel[2])
+                    let b = (t / g.kernel[2]) % g.kernel[1]
+                    let c = t % g.kernel[2]
+                    let src = col.base + (ci * kv + t) * nc
+                    for r in firstRow...lastRow {
+                        let iz = (r / oh) * g.stride[0] + a - g.padding[0]
+                        let iy = (r % oh) * g.stride[1] + b - g.padding[1]
+                        if iz < 0 || iz >= d || iy < 0 || iy >= h { continue }
+                        let rowStart = r * ow
+                        let x0 = max(start - rowStart, 0), x1 = min(start + nc - rowStart, ow)
+                        let line = dst + (iz * h + iy) * wd
+                        let from = src + (rowStart - start)
+                        for x in x0..<x1 {
+                            let ix = x * g.stride[2] + c - g.padding[2]
+                            if ix >= 0 && ix < wd { line[ix] += from[x] }
+                        }
+                    }
+                }
+            }
+            n0 += nc
+        }
+    }
+}
