@@ -35,6 +35,15 @@ public final class ExplorerSession {
         explorer.progress = controller.progress
     }
 
+    /// Blocks until the prediction and the current attribution are done (headless reports).
+    public func finishComputations() {
+        guard let controller else { return }
+        repeat {
+            controller.wait()
+            _ = poll()
+        } while controller.runningJob != nil
+    }
+
     /// Handles one input event; returns what the run loop must do (export is done here).
     @discardableResult
     public func handle(_ event: InputEvent) -> Reaction {
