@@ -12,7 +12,13 @@ func runNetworkBenchmarks() {
     let runs = CommandLine.arguments.count > 2 ? max(1, Int(CommandLine.arguments[2]) ?? 3) : 3
     do {
         let (model, input, source) = try benchmarkSetup()
-        let classIndex = model.classes.firstIndex(of: "liver") ?? min(1, model.classCount - 1)
+        // Liver when the model has it, else the most often predicted class: an empty target
+        // mask would skip the backward pass.
+        let labels = SegmentationModel.labels(try model.logits(input, progress: nil, cancel: nil),
+                                              grid: Grid(dims: Array(input.shape[1...]), affine: .identity))
+        var counts = [Int](repeating: 0, count: model.classCount)
+        for l in labels.labels { counts[Int(l)] += 1 }
+        let classIndex = model.classes.firstIndex(of: "liver") ?? counts.indices.max { counts[$0] < counts[$1] }!
         let target = SegmentTarget(classIndex: classIndex)
         let peak = sgemmPeakGFLOPS()
         let forward = try networkMedianSeconds(runs) { _ = try model.logits(input, progress: nil, cancel: nil) }
@@ -31,6 +37,7 @@ func runNetworkBenchmarks() {
                      forward * 1e3, flops / forward / 1e9, 100 * flops / forward / 1e9 / peak, forwardRSS))
         print(String(format: "  forward + input gradient     %9.0f ms   conv %5.1f GFLOP/s = %4.0f%% of sgemm   peak RSS %6.0f MB",
                      gradient * 1e3, 2 * flops / gradient / 1e9, 100 * 2 * flops / gradient / 1e9 / peak, gradientRSS))
+        print("  target: class \(classIndex) '\(model.classes[classIndex])', \(counts[classIndex]) predicted voxels")
         print("  compare: python3 scripts/benchmark_pytorch.py --runs \(runs)  (same model, input and threads)")
     } catch {
         print("network benchmarks failed: \(error)")

@@ -13,6 +13,8 @@ final class ConvTests: XCTestCase {
     private let cases: [Case] = [
         Case(name: "3x3x3 pad 1", cin: 3, cout: 4, input: [5, 6, 7],
              geometry: ConvGeometry(kernel: [3, 3, 3], padding: [1, 1, 1]), bias: true),
+        Case(name: "3x3x3 pad 1, more inputs than outputs", cin: 5, cout: 3, input: [4, 5, 6],
+             geometry: ConvGeometry(kernel: [3, 3, 3], padding: [1, 1, 1]), bias: true),
         Case(name: "3x3x3 stride 2 pad 1", cin: 2, cout: 3, input: [7, 6, 5],
              geometry: ConvGeometry(kernel: [3, 3, 3], stride: [2, 2, 2], padding: [1, 1, 1]), bias: true),
         Case(name: "pointwise", cin: 5, cout: 3, input: [4, 3, 5],

@@ -48,7 +48,8 @@ struct ChannelSlab {
 /// fills a column buffer of at most `columnBudgetBytes` and multiplies it by the weight matrix
 /// [Cout, Cin·kD·kH·kW] straight into the output. The backward pass to the input of a stride-1
 /// convolution is itself a stride-1 convolution of the output gradient with the spatially flipped,
-/// channel-transposed kernel, so it reuses the same path; other strides use sgemm + col2vol.
+/// channel-transposed kernel, so it reuses the same path when Cin ≥ Cout; other cases use
+/// sgemm + col2vol.
 public struct Conv3d: Sendable {
     public let inChannels: Int
     public let outChannels: Int
@@ -217,7 +218,9 @@ public struct Conv3d: Sendable {
         let outSize = geometry.outputSize(inputSize)
         let g = geometry
         let adjointPadding = (0..<3).map { g.kernel[$0] - 1 - g.padding[$0] }
-        if g.stride == [1, 1, 1] && adjointPadding.allSatisfy({ $0 >= 0 }) {
+        // The flipped-kernel path builds Cout·k³ column rows, the scatter path Cin·k³: take the
+        // smaller (the first layer of a network has Cin = 1 and Cout = 16 or more).
+        if g.stride == [1, 1, 1] && adjointPadding.allSatisfy({ $0 >= 0 }) && inChannels >= outChannels {
             let adjoint = ConvGeometry(kernel: g.kernel, stride: [1, 1, 1], padding: adjointPadding)
             flippedWeight.withUnsafeBufferPointer { w in
                 Conv3d.correlate(inputs: [ChannelSlab(pointer: outputGradient, channels: outChannels)],

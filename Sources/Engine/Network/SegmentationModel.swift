@@ -47,17 +47,26 @@ public struct SegmentationModel: ExplainableModel {
     }
 
     public func logits(_ input: Tensor, progress: ProgressHandler?, cancel: CancellationToken?) throws -> Tensor {
-        try SlidingWindow.logits(network: network, input: input, classCount: classCount,
+        try checkInput(input)
+        return try SlidingWindow.logits(network: network, input: input, classCount: classCount,
                                  plan: plan(imageSize: Array(input.shape[1...])), progress: progress, cancel: cancel)
     }
 
     public func targetGradient(_ input: Tensor, target: SegmentTarget, progress: ProgressHandler?,
                                cancel: CancellationToken?) throws -> Tensor {
+        try checkInput(input)
         precondition((0..<classCount).contains(target.classIndex), "target class out of range")
         precondition(target.mask == nil || target.mask!.count == input.count / input.shape[0], "mask size")
         return try SlidingWindow.targetGradient(network: network, input: input, target: target,
                                                 plan: plan(imageSize: Array(input.shape[1...])),
                                                 progress: progress, cancel: cancel)
+    }
+
+    private func checkInput(_ input: Tensor) throws {
+        let expected = definition.architecture.inputChannels
+        guard input.shape.count == 4, input.shape[0] == expected else {
+            throw ModelError(path: directory, problem: "the model expects input [\(expected), I, J, K], got \(input.shape)")
+        }
     }
 
     /// Argmax over classes (first maximum wins, as torch.argmax), in NIfTI voxel order on `grid`.
