@@ -315,7 +315,7 @@ def main():
     p.add_argument("--work-dir", default=os.path.join(tempfile.gettempdir(), "agg2exp-sample-model"))
     p.add_argument("--crop", type=int, default=64, help="edge of the random cubic crops")
     p.add_argument("--crop-steps", type=int, default=600)
-    p.add_argument("--full-steps", type=int, default=80, help="final steps on the whole padded scan")
+    p.add_argument("--full-steps", type=int, default=60, help="final steps on the whole padded scan")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--lr-drop-step", type=int, default=650)
     p.add_argument("--lr-final", type=float, default=1e-3)
