@@ -127,7 +127,8 @@ struct EvaluateCommand: ParsableCommand {
             out += f(mean(r.map(\.faithfulness))).leftPadded(14) + f(mean(r.map(\.sensitivity))).leftPadded(14)
             out += f(mean(r.map(\.complexity))).leftPadded(13) + f(mean(r.map(\.seconds)), "%.2f").leftPadded(10) + "\n"
         }
-        for t in Array(NSOrderedSet(array: rows.map(\.target))) as? [String] ?? [] {
+        var seen = Set<String>()
+        for t in rows.map(\.target) where seen.insert(t).inserted {
             out += "\ntarget \(t)\n" + header
             for r in rows where r.target == t {
                 out += r.method.rawValue.padding(toLength: 22, withPad: " ", startingAt: 0)

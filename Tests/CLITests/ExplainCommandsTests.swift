@@ -131,4 +131,27 @@ final class ExplainCommandsTests: XCTestCase {
         XCTAssertEqual(slurm.status, 0, slurm.stderr)
         XCTAssertEqual(try ResultsTable.read(URL(fileURLWithPath: dir + "/slurm.csv")).patients, ["s2", "s3"])
     }
+
+    func testEvaluatePrintsTheMethodTableAndJSON() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let scan = try makeScan(dir, name: "ct.nii.gz", seed: 4)
+        let r = try runAgg2Exp(["evaluate", scan, "--model", Self.model, "--methods", "gradient,kernelshap",
+                                "--targets", "organ,vessel", "--runs", "12", "--subset-size", "300",
+                                "--samples", "20", "--json", dir + "/e.json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.filter { $0.hasPrefix("target ") }, ["target organ", "target vessel"])
+        XCTAssertEqual(lines.filter { $0.hasPrefix("gradient ") }.count, 3) // mean + two targets
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/e.json"))) as? [String: Any])
+        let results = try XCTUnwrap(object["results"] as? [[String: Any]])
+        XCTAssertEqual(results.count, 4)
+        for row in results {
+            let f = try XCTUnwrap(row["faithfulness"] as? Double)
+            XCTAssertTrue((-1...1).contains(f))
+            XCTAssertTrue((0...1).contains(try XCTUnwrap(row["complexity"] as? Double)))
+            XCTAssertGreaterThanOrEqual(try XCTUnwrap(row["sensitivity"] as? Double), 0)
+        }
+        let summary = try XCTUnwrap(object["summary"] as? [String: [String: Any]])
+        XCTAssertEqual(Set(summary.keys), ["gradient", "kernelshap"])
+    }
 }
