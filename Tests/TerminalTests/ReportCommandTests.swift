@@ -78,4 +78,33 @@ final class ReportCommandTests: XCTestCase {
         XCTAssertTrue(unwritable.err.contains("cannot write /nonexistent/dir/r.txt"), unwritable.err)
         XCTAssertTrue(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty, "nothing half-written")
     }
+
+    /// A tiny scan with the network test fixture as model: prediction, IG and ranking end to end.
+    func testReportWithAModel() throws {
+        let dir = try tempDir()
+        let scan = Self.repoRoot.appendingPathComponent("Tests/TerminalTests/Fixtures/tiny_ct.nii.gz").path
+        let model = Self.repoRoot.appendingPathComponent("Tests/EngineTests/Fixtures/network/instance").path
+        let r = try run(["report", scan, "--model", model, "--target", "liver", "--method", "integrated-gradients",
+                         "--out", "r.txt"], in: dir)
+        XCTAssertEqual(r.status, 0, r.err)
+        let text = try String(contentsOf: dir.appendingPathComponent("r.txt"), encoding: .utf8)
+        for needle in ["labels              model prediction", "classes             0 background, 1 liver, 2 spleen",
+                       "method              integrated-gradients", "target              liver (class 1)",
+                       "steps               20", "baseline            zeros", "completeness delta",
+                       "|a| Axial", "Ranking (integrated-gradients, target liver, abs, sorted by mass)"] {
+            XCTAssertTrue(text.contains(needle), "report lacks '\(needle)'")
+        }
+        // Agg²Exp masses over all predicted segments (background included) sum to 1.
+        let lines = text.split(separator: "\n")
+        let start = lines.firstIndex { $0.contains("rank  segment") }!
+        let masses = lines[(start + 1)...].compactMap { Double($0.split(separator: " ")[3]) }
+        XCTAssertFalse(masses.isEmpty)
+        XCTAssertEqual(masses.reduce(0, +), 1, accuracy: 5e-4, "four-decimal rounding per row")
+
+        let unknown = try run(["report", scan, "--model", model, "--target", "pancreas"], in: dir)
+        XCTAssertNotEqual(unknown.status, 0)
+        XCTAssertTrue(unknown.err.contains("unknown target 'pancreas'"), unknown.err)
+        let noModel = try run(["report", scan, "--method", "gradient"], in: dir)
+        XCTAssertTrue(noModel.err.contains("--target and --method need a model"), noModel.err)
+    }
 }

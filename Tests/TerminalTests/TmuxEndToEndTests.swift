@@ -81,9 +81,9 @@ final class TmuxEndToEndTests: XCTestCase {
         if let workDir { try? FileManager.default.removeItem(at: workDir) }
     }
 
-    private func start(_ env: String, width: Int = 160, height: Int = 48) throws {
+    private func start(_ env: String, arguments: String = "", width: Int = 160, height: Int = 48) throws {
         let sample = Self.repoRoot.appendingPathComponent("SampleData").path
-        let command = "cd '\(workDir.path)' && env \(env) AGG2EXP_SAMPLE_DATA='\(sample)' '\(binary!)'; "
+        let command = "cd '\(workDir.path)' && env \(env) AGG2EXP_SAMPLE_DATA='\(sample)' '\(binary!)' \(arguments); "
             + "echo agg2exp-exit=$?; sleep 60"
         try tmux(["new-session", "-d", "-s", session, "-x", "\(width)", "-y", "\(height)", command])
     }
@@ -141,5 +141,32 @@ final class TmuxEndToEndTests: XCTestCase {
         let screen = try waitFor(10, "the error") { $0.contains("agg2exp-exit=") }
         XCTAssertTrue(screen.contains("TERM=dumb cannot position the cursor"))
         XCTAssertFalse(screen.contains("agg2exp-exit=0"))
+    }
+
+    /// With a (tiny) model: the prediction and the gradient compute behind the progress bar, the
+    /// sidebar ranks the model's classes, Esc cancels a running method, and cached results return.
+    func testWithAModelRanksComputesAndCancels() throws {
+        let scan = Self.repoRoot.appendingPathComponent("Tests/TerminalTests/Fixtures/tiny_ct.nii.gz").path
+        let model = Self.repoRoot.appendingPathComponent("Tests/EngineTests/Fixtures/network/instance").path
+        try start("TERM=xterm-256color LANG=C.UTF-8", arguments: "view '\(scan)' --model '\(model)'")
+        // The probe's percentile appears once the attribution is in.
+        var screen = try waitFor(120, "the attribution") { $0.contains("Target liver (1) · gradient") && $0.contains(" (p") }
+        for name in ["background", "spleen", "kidney"] where !screen.contains(name) {
+            XCTFail("sidebar lacks \(name)")
+        }
+        // SmoothGrad takes 20 passes: long enough to cancel.
+        try tmux(["send-keys", "-t", session, "m", "m", "m"])
+        try waitFor(20, "SmoothGrad to start") { $0.contains("smoothgrad → liver") }
+        try tmux(["send-keys", "-t", session, "Escape"])
+        try waitFor(30, "the cancellation") { $0.contains("smoothgrad for class 1 cancelled") }
+        try tmux(["send-keys", "-t", session, "M", "M", "M"])
+        screen = try waitFor(10, "the cached gradient") { $0.contains("Target liver (1) · gradient") && $0.contains(" (p") }
+        try tmux(["send-keys", "-t", session, "e"])
+        try waitFor(10, "the export message") { $0.contains("Report written to") }
+        let files = try FileManager.default.contentsOfDirectory(atPath: workDir.path)
+        let report = try String(contentsOf: workDir.appendingPathComponent(files[0]), encoding: .utf8)
+        XCTAssertTrue(report.contains("Ranking (gradient, target liver, abs, sorted by mass)"))
+        try tmux(["send-keys", "-t", session, "q"])
+        try waitFor(5, "a clean exit") { $0.contains("agg2exp-exit=0") }
     }
 }
