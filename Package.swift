@@ -35,7 +35,8 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "ExplorerTests", dependencies: ["Explorer", "Engine", "TestSupport"],
                     resources: [.copy("Snapshots")]),
-        .testTarget(name: "TerminalTests", dependencies: ["Terminal", "CNCurses", "Explorer"]),
+        .testTarget(name: "TerminalTests", dependencies: ["Terminal", "CNCurses", "Explorer"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "CLITests", dependencies: ["Engine", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -240,7 +240,8 @@ def train(args, x, y):
         opt.step()
         state["step"] = step + 1
         state["elapsed_s"] = time.time() - t0
-        if state["step"] % args.eval_every == 0 or state["step"] in (args.crop_steps, total):
+        every = args.eval_every if state["step"] <= args.crop_steps else args.full_eval_every
+        if state["step"] % every == 0 or state["step"] in (args.crop_steps, total):
             dice = dice_per_class(predict(model, x), y)
             mean = float(np.mean(list(dice.values())))
             state["history"].append({"step": state["step"], "loss": float(loss.detach()), "mean_dice": mean})
@@ -313,14 +314,16 @@ def main():
     p.add_argument("--out-dir", default=HERE)
     p.add_argument("--work-dir", default=os.path.join(tempfile.gettempdir(), "agg2exp-sample-model"))
     p.add_argument("--crop", type=int, default=64, help="edge of the random cubic crops")
-    p.add_argument("--crop-steps", type=int, default=1200)
-    p.add_argument("--full-steps", type=int, default=40, help="final steps on the whole padded scan")
+    p.add_argument("--crop-steps", type=int, default=600)
+    p.add_argument("--full-steps", type=int, default=60, help="final steps on the whole padded scan")
     p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--lr-drop-step", type=int, default=800)
+    p.add_argument("--lr-drop-step", type=int, default=650)
     p.add_argument("--lr-final", type=float, default=1e-3)
-    p.add_argument("--eval-every", type=int, default=100)
+    p.add_argument("--eval-every", type=int, default=100, help="evaluation interval in the crop phase")
+    p.add_argument("--full-eval-every", type=int, default=20, help="evaluation interval in the whole-scan phase")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
+    # One thread: on a shared 2-core machine it trained 3x faster than two (no barrier stalls).
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --work-dir")
     p.add_argument("--export-only", action="store_true", help="export the best checkpoint without training")
     args = p.parse_args()

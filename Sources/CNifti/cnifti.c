@@ -64,12 +64,21 @@ cnifti_image *cnifti_open(const char *path, cnifti_header *h) {
     return img;
 }
 
+static int is_gz(const char *path) {
+    size_t n = strlen(path);
+    return n > 3 && strcmp(path + n - 3, ".gz") == 0;
+}
+
 int cnifti_load(cnifti_image *img) {
     /* nifti_image_load would replace NaN/Inf floats with 0; agg2exp reports them instead, so the
        voxel bytes are read here (gzread also reads uncompressed files). */
     if (!img || !img->nim || !img->nim->iname) return -1;
     nifti_image *nim = img->nim;
     int64_t nbytes = nim->nvox * nim->nbyper;
+    /* An uncompressed file too short for its header's dims fails before the big allocation. */
+    struct stat st;
+    if (!is_gz(nim->iname) && stat(nim->iname, &st) == 0 && (int64_t)st.st_size < nim->iname_offset + nbytes)
+        return -1;
     char *buf = malloc(nbytes > 0 ? (size_t)nbytes : 1);
     if (!buf) return -1;
     gzFile f = gzopen(nim->iname, "rb");
@@ -142,11 +151,6 @@ int cnifti_to_int32(const cnifti_image *img, int32_t *out, int64_t count, double
     })
     *bad = nbad;
     return 0;
-}
-
-static int is_gz(const char *path) {
-    size_t n = strlen(path);
-    return n > 3 && strcmp(path + n - 3, ".gz") == 0;
 }
 
 /* Counts the bytes a (possibly gzipped) file holds; -1 if it cannot be read to the end. */

@@ -119,8 +119,16 @@ public struct Explorer: Sendable {
 
     public var theme: Theme { themes[state.themeIndex % themes.count] }
     public var method: String { methods.isEmpty ? "none" : methods[state.methodIndex % methods.count] }
+    /// Names the target index refers to: the model classes, or without a model the targets of the
+    /// `--global` results CSV (so its box plots can still be browsed).
+    public var targetNames: [String] {
+        if !classNames.isEmpty { return classNames }
+        return global.map { GlobalStatistics.targets(in: $0.table) } ?? []
+    }
+
     public var targetName: String {
-        state.target < classNames.count ? classNames[state.target] : scene.labelName(Int32(state.target))
+        let names = targetNames
+        return state.target < names.count ? names[state.target] : scene.labelName(Int32(state.target))
     }
     public var layout: Layout { Layout(width: width, height: height) }
 
@@ -289,9 +297,10 @@ public struct Explorer: Sendable {
             state.target = target
             return .recompute
         case .nextTarget, .previousTarget:
-            guard classNames.count > 1 else { return .none }
-            let step = action == .nextTarget ? 1 : classNames.count - 1
-            state.target = (state.target + step) % classNames.count
+            let count = targetNames.count
+            guard count > 1 else { return .none }
+            state.target = (state.target + (action == .nextTarget ? 1 : count - 1)) % count
+            state.selectedRow = 0
             return .recompute
         case .selectRow(let row):
             let count = sidebarRowCount

@@ -57,12 +57,14 @@ public enum Report {
             ("orientation", orientationCode(grid.affine)),
             ("labels", ex.scene.labelSource.isEmpty ? "none" : ex.scene.labelSource),
             ("model", ex.modelDescription.isEmpty ? "none" : ex.modelDescription),
-            ("classes", ex.classNames.enumerated().map { "\($0.offset) \($0.element)" }.joined(separator: ", ")),
-            ("method", ex.method),
-            ("target", "\(ex.targetName) (class \(ex.state.target))"),
-            ("processing", ex.state.processing.rawValue),
         ]
-        prov += ex.attribution?.details ?? [("attribution", "not computed")]
+        if !ex.methods.isEmpty {
+            prov += [("classes", ex.classNames.enumerated().map { "\($0.offset) \($0.element)" }.joined(separator: ", ")),
+                     ("method", ex.method),
+                     ("target", "\(ex.targetName) (class \(ex.state.target))"),
+                     ("processing", ex.state.processing.rawValue)]
+            prov += ex.attribution?.details ?? [("attribution", "not computed")]
+        }
         prov.append(("date", stamp))
         out += table(prov)
         out.append("")
@@ -71,7 +73,8 @@ public enum Report {
         out.append("")
         out += planes(ex, ansi: ansi)
         out.append("")
-        out.append("Ranking (\(ex.method), target \(ex.targetName), \(ex.state.processing.rawValue), "
+        out.append(ex.methods.isEmpty ? "Segments (no model, sorted by voxels)"
+                   : "Ranking (\(ex.method), target \(ex.targetName), \(ex.state.processing.rawValue), "
                    + "sorted by \(ex.rankValueName))")
         let rows = ex.rankedRows
         if rows.isEmpty {

@@ -22,17 +22,23 @@ public final class ExplorerSession {
 
     /// Starts the first computation: the prediction when no label map was given, else the attribution.
     public func start() {
-        guard let controller else {
+        guard controller != nil else {
             explorer.state.message = StatusMessage("No model loaded: showing the scan and labels only (--model DIR)")
             explorer.rows = Self.labelCounts(explorer.scene)
             return
         }
-        if explorer.scene.labels == nil {
-            controller.start(.prediction, label: "predicting")
-        } else {
-            refresh()
-        }
-        explorer.progress = controller.progress
+        refresh()
+    }
+
+    /// Blocks until the prediction and the current attribution are done (headless reports).
+    public func finishComputations() {
+        guard let controller else { return }
+        // A job can finish before the loop checks; keep polling until nothing runs and nothing changed.
+        var changed = false
+        repeat {
+            controller.wait()
+            changed = poll()
+        } while controller.runningJob != nil || changed
     }
 
     /// Handles one input event; returns what the run loop must do (export is done here).
@@ -64,10 +70,13 @@ public final class ExplorerSession {
         }
     }
 
-    /// Shows the cached attribution for the current (method, target) or starts computing it.
+    /// Shows the cached attribution for the current (method, target) or starts computing it; the
+    /// prediction comes first when there is no label map yet.
     public func refresh() {
-        guard let controller, explorer.scene.labels != nil || controller.runningJob != .prediction else { return }
-        if let cached = controller.cached(currentKey) {
+        guard let controller else { return }
+        if explorer.scene.labels == nil {
+            controller.start(.prediction, label: "predicting")
+        } else if let cached = controller.cached(currentKey) {
             explorer.attribution = cached
             rerank()
         } else {
@@ -114,8 +123,8 @@ public final class ExplorerSession {
             case .failed(let job, let why):
                 explorer.state.message = StatusMessage("\(describe(job)) failed: \(why)", isError: true)
             case .cancelled(let job):
-                explorer.state.message = StatusMessage("\(describe(job)) cancelled; change method or target, "
-                                                       + "or press n then N, to retry")
+                explorer.state.message = StatusMessage("\(describe(job)) cancelled; change method, target or "
+                                                       + "processing to compute again")
             }
         }
         let progress = controller.progress

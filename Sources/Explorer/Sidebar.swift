@@ -10,7 +10,8 @@ extension Explorer {
         let (df, _, _) = style(.dim, .sidebarBackground)
         let u = capabilities.unicode
         let clean = { (s: String) in u ? s : self.asciiOnly(s) }
-        let title = methods.isEmpty ? "Segments (no model)" : "Target \(targetName) (\(state.target)) · \(method)"
+        let title = state.showGlobal ? "Global · target \(targetName)"
+            : methods.isEmpty ? "Segments (no model)" : "Target \(targetName) (\(state.target)) · \(method)"
         grid.put(clean((focused ? (u ? "▶ " : "> ") : "  ") + title),
                  x: rect.x, y: rect.y, fg: tf, bg: bg, attrs: ta, maxWidth: rect.width)
         let bgText = state.includeBackground ? "bg shown" : "bg hidden"

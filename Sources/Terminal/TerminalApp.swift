@@ -10,9 +10,9 @@ public enum TerminalApp {
         session.explorer.capabilities = screen.capabilities
         let size = screen.size
         _ = session.explorer.handle(.resize(width: size.width, height: size.height))
+        session.start()
         if let notice = screen.notice { session.explorer.state.message = StatusMessage(notice, isError: true) }
         var presenter = Presenter(backend: screen)
-        session.start()
         var dirty = true
         while true {
             if dirty {

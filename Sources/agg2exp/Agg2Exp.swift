@@ -13,6 +13,9 @@ struct Agg2Exp: ParsableCommand {
             MergeCommand.self,
             GlobalCommand.self,
             SegmentCommand.self,
+            ExplainCommand.self,
+            AggregateCommand.self,
+            EvaluateCommand.self,
         ],
         defaultSubcommand: ViewCommand.self)
 }

@@ -10,6 +10,13 @@ struct ReportCommand: ParsableCommand {
 
     @OptionGroup var input: ScanOptions
 
+    @Option(name: .long, help: "Target class, by name or index (default: class 1). Needs a model.")
+    var target: String?
+
+    @Option(name: .long, help: ArgumentHelp("Attribution method (default: gradient). Needs a model.",
+                                            valueName: AttributionMethodKind.allCases.map(\.rawValue).joined(separator: "|")))
+    var method: String?
+
     @Option(name: .long, help: "Crosshair voxel as I,J,K (default: the volume centre).")
     var crosshair: String?
 
@@ -23,9 +30,28 @@ struct ReportCommand: ParsableCommand {
     var theme: String = "default"
 
     func run() throws {
-        let scene = try input.loadScene()
-        var explorer = Explorer(scene: scene, width: 80, height: 24, themes: try loadThemes(first: theme),
-                                methods: [], classNames: [])
+        let loaded = try input.load()
+        let scene = loaded.scene
+        var explorer = makeExplorer(loaded, themes: try loadThemes(first: theme))
+        if loaded.provider == nil, target != nil || method != nil {
+            throw ValidationError("--target and --method need a model (--model DIR)")
+        }
+        if let target {
+            guard let index = Int(target).flatMap({ explorer.classNames.indices.contains($0) ? $0 : nil })
+                    ?? explorer.classNames.firstIndex(of: target) else {
+                throw ValidationError("unknown target '\(target)'; the model's classes are "
+                                      + explorer.classNames.enumerated().map { "\($0.offset) \($0.element)" }
+                                        .joined(separator: ", "))
+            }
+            explorer.state.target = index
+        }
+        if let method {
+            guard let index = explorer.methods.firstIndex(of: method) else {
+                throw ValidationError("unknown method '\(method)'; choose one of "
+                                      + explorer.methods.joined(separator: ", "))
+            }
+            explorer.state.methodIndex = index
+        }
         if let crosshair {
             let parts = crosshair.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
             let dims = scene.ct.grid.dims
@@ -35,8 +61,12 @@ struct ReportCommand: ParsableCommand {
             }
             explorer.state.crosshair = p
         }
-        let session = ExplorerSession(explorer: explorer, controller: nil)
+        let session = ExplorerSession(explorer: explorer, controller: loaded.provider.map(AnalysisController.init))
         session.start()
+        session.finishComputations()
+        if let message = session.explorer.state.message, message.isError {
+            throw ValidationError(message.text)
+        }
         let text = Report.make(session.explorer, ansi: ansi, date: Date())
         if let out {
             try Report.write(text, to: URL(fileURLWithPath: out))

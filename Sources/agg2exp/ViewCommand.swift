@@ -4,7 +4,7 @@ import Explorer
 import Foundation
 import Terminal
 
-/// Options shared by `view` and `report`: the scan, its labels and their names.
+/// Options shared by `view` and `report`: the scan, its labels and their names, and the model.
 struct ScanOptions: ParsableArguments {
     @Argument(help: "CT scan (NIfTI). Default: the bundled sample CT.")
     var scan: String?
@@ -15,20 +15,56 @@ struct ScanOptions: ParsableArguments {
     @Option(name: .customLong("label-names"), help: "Label names (ITK-SNAP, 3D Slicer or JSON table).")
     var labelNames: String?
 
-    /// Loads the scan and labels. Without a scan argument the bundled sample is used, with its
-    /// segmentation and label names.
-    func loadScene() throws -> Scene {
+    @Option(name: .long, help: "Model directory (model.json + model.safetensors); default with the sample CT: the sample model.")
+    var model: String?
+
+    /// What the explorer and the report work on.
+    struct Loaded {
+        var scene: Scene
+        var provider: ModelAnalysisProvider?
+    }
+
+    /// Loads the scan, labels and model. Without a scan argument the bundled sample is used with
+    /// the bundled model (or, when that is missing, the bundled segmentation). With a model,
+    /// everything is moved onto the model grid, where prediction and attributions live.
+    func load() throws -> Loaded {
         let usingSample = scan == nil
         guard let scanPath = scan ?? SampleData.scanPath else {
             throw ValidationError("no scan given and the bundled sample CT was not found "
                                   + "(set AGG2EXP_SAMPLE_DATA to the SampleData directory)")
         }
-        let ct = try NIfTI.readVolume(scanPath)
+        var ct = try NIfTI.readVolume(scanPath)
+        var modelDirectory = model
+        if modelDirectory == nil && usingSample, let dir = SampleData.modelDirectory,
+           FileManager.default.fileExists(atPath: dir + "/" + ModelDirectory.descriptionFile) {
+            modelDirectory = dir
+        }
         var labelPath = labels
-        if labelPath == nil && usingSample { labelPath = SampleData.labelsPath }
+        if labelPath == nil && usingSample && modelDirectory == nil { labelPath = SampleData.labelsPath }
+
+        var provider: ModelAnalysisProvider?
+        var preprocessing: PreprocessingConfig?
+        var classNames: [String] = []
+        if let modelDirectory {
+            let segmentation = try SegmentationModel.load(directory: modelDirectory)
+            let input = segmentation.preprocess(ct)
+            preprocessing = segmentation.preprocessing
+            // The CT in HU on the model grid: the same reorientation and resampling, no window.
+            let oriented = ct.reoriented(to: segmentation.preprocessing.orientation)
+            ct = oriented.grid.matches(input.grid) ? oriented
+                : oriented.resampled(toSpacing: segmentation.preprocessing.spacing)
+            classNames = segmentation.classes
+            provider = ModelAnalysisProvider(model: segmentation, classNames: classNames,
+                                             description: "\(modelDirectory) (\(classNames.count) classes)",
+                                             preprocessed: input)
+        }
         var map: LabelMap?
         if let labelPath {
-            let m = try NIfTI.readLabelMap(labelPath)
+            var m = try NIfTI.readLabelMap(labelPath)
+            if let preprocessing {
+                m = m.reoriented(to: preprocessing.orientation)
+                if !m.grid.matches(ct.grid) { m = m.resampled(toSpacing: preprocessing.spacing) }
+            }
             guard m.grid.matches(ct.grid) else {
                 throw ValidationError("\(labelPath): label map grid \(m.grid.dims) does not match the scan grid "
                                       + "\(ct.grid.dims) of \(scanPath) (same dims and affine needed)")
@@ -36,17 +72,22 @@ struct ScanOptions: ParsableArguments {
             map = m
         }
         var namesPath = labelNames
-        if namesPath == nil && usingSample, let p = SampleData.labelNamesPath,
+        if namesPath == nil && usingSample && labelPath != nil, let p = SampleData.labelNamesPath,
            FileManager.default.fileExists(atPath: p) { namesPath = p }
         var names: [Int32: String] = [0: "background"]
         var colors: [Int32: RGB] = [:]
+        if map == nil {
+            // The prediction is shown: its labels are the model classes.
+            for (i, name) in classNames.enumerated() { names[Int32(i)] = name }
+        }
         if let namesPath {
             let table = try LabelTable.load(namesPath)
             names.merge(table.names) { _, new in new }
             for (l, c) in table.colors { colors[l] = RGB(c.r, c.g, c.b) }
         }
-        return Scene(scanPath: scanPath, ct: ct, labels: map, labelSource: labelPath.map { "file \($0)" } ?? "",
-                     labelNames: names, labelColors: colors)
+        let scene = Scene(scanPath: scanPath, ct: ct, labels: map, labelSource: labelPath.map { "file \($0)" } ?? "",
+                          labelNames: names, labelColors: colors)
+        return Loaded(scene: scene, provider: provider)
     }
 }
 
@@ -90,14 +131,19 @@ struct ViewCommand: ParsableCommand {
 
     func run() throws {
         let themes = try loadThemes(first: theme)
-        let scene = try input.loadScene()
-        var explorer = Explorer(scene: scene, width: 80, height: 24, themes: themes, methods: [], classNames: [])
-        if let globalCSV { explorer.global = try GlobalResults.load(path: globalCSV) }
-        let session = ExplorerSession(explorer: explorer, controller: nil)
-        do {
-            try TerminalApp.run(session: session, environment: ProcessInfo.processInfo.environment)
-        } catch let error as TerminalError {
-            throw ValidationError(error.description)
+        let loaded = try input.load()
+        var explorer = makeExplorer(loaded, themes: themes)
+        if let globalCSV {
+            explorer.global = try GlobalResults.load(path: globalCSV)
+            explorer.state.showGlobal = true
         }
+        let session = ExplorerSession(explorer: explorer, controller: loaded.provider.map(AnalysisController.init))
+        try TerminalApp.run(session: session, environment: ProcessInfo.processInfo.environment)
     }
+}
+
+/// An explorer over what `ScanOptions.load` produced (size is set by the terminal or the report).
+func makeExplorer(_ loaded: ScanOptions.Loaded, themes: [Theme]) -> Explorer {
+    Explorer(scene: loaded.scene, width: 80, height: 24, themes: themes, methods: loaded.provider?.methods ?? [],
+             classNames: loaded.provider?.classNames ?? [], modelDescription: loaded.provider?.modelDescription ?? "")
 }

@@ -66,3 +66,44 @@ final class AttributionPipelineTests: XCTestCase {
         XCTAssertTrue(e.result.map.data.allSatisfy { $0 == 0 })
     }
 }
+
+final class AttributionPipelineKernelShapTests: XCTestCase {
+    func testSharedCoalitionsGiveTheSameValuesAsPerTargetRuns() throws {
+        // Three classes: z_0 = 0.55, z_1 = x, z_2 = 1 − x on a ramp: all three predicted.
+        struct ThreeClass: ExplainableModel {
+            var classCount: Int { 3 }
+            func logits(_ input: Tensor, progress: ProgressHandler?, cancel: CancellationToken?) throws -> Tensor {
+                let n = input.count
+                var z = [Float](repeating: 0.55, count: 3 * n)
+                for v in 0..<n {
+                    z[n + v] = input.data[v]
+                    z[2 * n + v] = 1 - input.data[v]
+                }
+                return Tensor(shape: [3] + input.shape.dropFirst(), data: z)
+            }
+            func targetGradient(_ input: Tensor, target: SegmentTarget, progress: ProgressHandler?,
+                                cancel: CancellationToken?) throws -> Tensor {
+                let mask = target.mask!
+                let sign: Float = target.classIndex == 1 ? 1 : -1
+                return Tensor(shape: input.shape, data: mask.map { $0 == Int32(target.classIndex) && target.classIndex > 0 ? sign : 0 })
+            }
+        }
+        let x = Tensor(shape: [1, 4, 3, 1], data: (0..<12).map { Float($0) / 11 })
+        let model = ThreeClass()
+        let prediction = TargetFunction.argmax(try model.logits(x, progress: nil, cancel: nil))
+        XCTAssertEqual(Set(prediction), [0, 1, 2])
+        let shap = KernelShap(samples: 40, seed: 8)
+        let rois = RoISet(labels: prediction, reported: [0, 1, 2], names: [:])
+        let classes = [(index: 0, name: "a"), (index: 1, name: "b"), (index: 2, name: "c")]
+        let shared = try Explainer.explain(method: shap, options: AttributionOptions(), model: model, input: x,
+                                           prediction: prediction, classes: classes, rule: .sum, processing: .abs,
+                                           rois: rois, progress: nil, cancel: nil)
+        for (c, e) in zip(classes, shared) {
+            let single = try Explainer.explain(method: shap, options: AttributionOptions(), model: model, input: x,
+                                               prediction: prediction, classIndex: c.index, className: c.name,
+                                               rule: .sum, processing: .abs, rois: rois, progress: nil, cancel: nil)
+            assertAllClose(e.result.map.data, single.result.map.data, absTol: 1e-5, "class \(c.name)")
+            XCTAssertEqual(e.className, c.name)
+        }
+    }
+}

@@ -44,8 +44,11 @@ final class EvaluationTests: XCTestCase {
         let subsets = try metric.subsets(voxelCount: x.count)
         XCTAssertEqual(subsets, try metric.subsets(voxelCount: x.count), "subsets are reproducible and shared")
         XCTAssertTrue(subsets.allSatisfy { Set($0).count == 5 })
-        let deltas = try metric.predictionDeltas(model: model, input: x, classIndex: 1, subsets: subsets,
-                                                 progress: nil, cancel: nil)
+        let both = try metric.predictionDeltas(model: model, input: x, classes: [1, 0], subsets: subsets,
+                                               progress: nil, cancel: nil)
+        let deltas = both[0]
+        // Class 0 is never predicted, so its target and every Δ are 0.
+        XCTAssertEqual(both[1], [Double](repeating: 0, count: 30))
         let lo = x.data.min()!
         let exact = (0..<x.count).map { model.w[$0] * (x.data[$0] - lo) }
         XCTAssertEqual(FaithfulnessCorrelation.score(attribution: exact, subsets: subsets, deltas: deltas)!, 1, accuracy: 1e-9)

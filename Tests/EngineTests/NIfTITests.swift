@@ -202,6 +202,14 @@ final class NIfTITests: XCTestCase {
         }
     }
 
+    func testUncompressedFileShorterThanItsDimsIsTruncated() throws {
+        var raw = RawNIfTI()
+        raw.setFloatData([1, 2, 3])
+        raw.dim = [3, 1000, 1000, 500, 1, 1, 1, 1]  // claims 2 GB of voxels, holds 12 bytes
+        try raw.write(to: dir + "/short.nii")
+        expectError(dir + "/short.nii") { if case .truncated = $0 { return true }; return false }
+    }
+
     func testTooManyVoxelsIsRefusedBeforeAllocating() throws {
         var raw = RawNIfTI()
         raw.dim = [3, 32767, 32767, 4, 1, 1, 1, 1]  // 4.3e9 voxels, header only

@@ -10,7 +10,7 @@ final class VolumeTests: XCTestCase {
         XCTAssertEqual(SampleData.modelDirectory, real + "/model")
 
         let dir = try makeTemporaryDirectory(self)
-        FileManager.default.createFile(atPath: dir + "/" + SampleData.scanFile, contents: Data())
+        XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/" + SampleData.scanFile, contents: Data()))
         setenv("AGG2EXP_SAMPLE_DATA", dir, 1)
         defer { unsetenv("AGG2EXP_SAMPLE_DATA") }
         XCTAssertEqual(SampleData.directory, dir)

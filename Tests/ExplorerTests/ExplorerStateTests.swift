@@ -247,4 +247,21 @@ final class ExplorerStateTests: XCTestCase {
         // a = 0.1·(1+i) = 0.3 inside the liver box; 32 liver voxels have larger values than i = 2.
         XCTAssertTrue(probe["attribution"]!.hasPrefix("+0.3000 (p"), probe["attribution"]!)
     }
+
+    func testWithoutAModelTargetsComeFromTheGlobalCSV() throws {
+        var ex = Fixtures.explorer(withAttribution: false)
+        ex.methods = []
+        ex.classNames = []
+        XCTAssertEqual(ex.handle(.key(.char("n"))), .none, "nothing to cycle yet")
+        ex.global = GlobalResults(table: try ResultsTable.parse(GlobalResultsTests.csv, source: "r.csv"), source: "r.csv")
+        XCTAssertEqual(ex.targetNames, ["liver", "spleen"])
+        ex.state.target = 0
+        _ = ex.handle(.key(.char("g")))
+        XCTAssertTrue(ex.state.showGlobal)
+        XCTAssertEqual(ex.globalBoxes.map(\.name), ["liver", "background", "spleen"])
+        _ = ex.handle(.key(.char("n")))
+        XCTAssertEqual(ex.targetName, "spleen")
+        XCTAssertEqual(ex.globalBoxes.map(\.name), ["liver"])
+        XCTAssertTrue(ex.render().textLines[0].contains("Global · target spleen"))
+    }
 }

@@ -163,6 +163,22 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(session.explorer.scene.centroids[2], [9, 2, 4])
     }
 
+    func testFinishComputationsRunsPredictionThenAttribution() {
+        let scene = Fixtures.scene()
+        var unlabelled = scene
+        unlabelled.setLabels(nil, source: "")
+        var ex = Fixtures.explorer(withAttribution: false)
+        ex.scene = unlabelled
+        ex.state.target = 2
+        let provider = FakeProvider(scene: scene)
+        let session = ExplorerSession(explorer: ex, controller: AnalysisController(provider: provider))
+        session.start()
+        session.finishComputations()
+        XCTAssertEqual(provider.attributeCalls, [AnalysisKey(method: "gradient", target: 2)])
+        XCTAssertEqual(session.explorer.rankedRows.first?.name, "spleen")
+        XCTAssertNil(session.explorer.progress)
+    }
+
     func testWithoutAModelTheSidebarListsSegmentsByVoxels() {
         var ex = Fixtures.explorer(withAttribution: false)
         ex.methods = []

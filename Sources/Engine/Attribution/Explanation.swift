@@ -84,6 +84,41 @@ public enum Explainer {
                            scores: scores, signedMean: stats.mean, signedVariance: stats.variance)
     }
 
+    /// Explains several classes of one scan. KernelSHAP shares one set of coalitions (and model
+    /// evaluations) across all of them, since each evaluation yields every class's target at once;
+    /// other methods run per class.
+    public static func explain(method: any AttributionMethod, options: AttributionOptions, model: any ExplainableModel,
+                               input: Tensor, prediction: [Int32], classes: [(index: Int, name: String)],
+                               rule: TargetRule, processing: AttributionProcessing, rois: RoISet,
+                               progress: ((String) -> ProgressHandler?)?, cancel: CancellationToken?) throws -> [Explanation] {
+        guard let shap = method as? KernelShap, classes.count > 1 else {
+            return try classes.map { c in
+                try explain(method: method, options: options, model: model, input: input, prediction: prediction,
+                            classIndex: c.index, className: c.name, rule: rule, processing: processing, rois: rois,
+                            progress: progress?(c.name), cancel: cancel)
+            }
+        }
+        guard prediction.count == input.count, input.shape.count == 4 else {
+            throw AttributionError.shapeMismatch("prediction and input must cover the same \(input.count) voxels")
+        }
+        let present = Set(prediction)
+        let explained = classes.filter { present.contains(Int32($0.index)) }
+        let features = try shap.featureMask(dims: Array(input.shape[1...]), prediction: prediction)
+        let values = explained.isEmpty ? [] : try shap.shapleyValues(
+            input, model: model, featureMask: features, mask: prediction, classes: explained.map(\.index),
+            rule: rule, progress: progress?("all targets"), cancel: cancel)
+        let byClass = Dictionary(uniqueKeysWithValues: zip(explained.map(\.index), values))
+        return try classes.map { c in
+            let precomputed = byClass[c.index].map { v in
+                PrecomputedAttribution(kind: .kernelshap, result: AttributionResult(
+                    map: Tensor(shape: input.shape, data: features.map { Float(v[$0] ?? 0) }), featureValues: v))
+            }
+            return try explain(method: precomputed ?? method, options: options, model: model, input: input,
+                               prediction: prediction, classIndex: c.index, className: c.name, rule: rule,
+                               processing: processing, rois: rois, progress: nil, cancel: cancel)
+        }
+    }
+
     /// The options that shape `kind`'s result, for reports.
     public static func describe(_ options: AttributionOptions, for kind: AttributionMethodKind) -> [(String, String)] {
         switch kind {
@@ -146,4 +181,13 @@ public enum Explainer {
         }
         return row
     }
+}
+
+/// A result computed elsewhere (KernelSHAP's shared coalitions), passed through the one verb.
+struct PrecomputedAttribution: AttributionMethod {
+    var kind: AttributionMethodKind
+    var result: AttributionResult
+
+    func attribute(_ input: Tensor, model: any ExplainableModel, target: SegmentTarget,
+                   progress: ProgressHandler?, cancel: CancellationToken?) throws -> AttributionResult { result }
 }

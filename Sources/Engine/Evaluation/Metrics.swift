@@ -44,21 +44,24 @@ public struct FaithfulnessCorrelation: Sendable {
         return (0..<runs).map { _ in rng.sample(subsetSize, from: voxelCount) }
     }
 
-    /// Δ_r = T(x) − T(x with subset r at min(x)), each T on its own prediction.
-    public func predictionDeltas(model: any ExplainableModel, input: Tensor, classIndex: Int, subsets: [[Int]],
-                                 progress: ProgressHandler?, cancel: CancellationToken?) throws -> [Double] {
-        func target(_ x: Tensor) throws -> Double {
+    /// Δ_r = T_c(x) − T_c(x with subset r at min(x)) for each class in `classes` (one array per
+    /// class), each T on that input's own prediction. One model evaluation per run serves every class.
+    public func predictionDeltas(model: any ExplainableModel, input: Tensor, classes: [Int], subsets: [[Int]],
+                                 progress: ProgressHandler?, cancel: CancellationToken?) throws -> [[Double]] {
+        func targets(_ x: Tensor) throws -> [Double] {
             let z = try model.logits(x, progress: nil, cancel: cancel)
-            return TargetFunction.value(logits: z, classIndex: classIndex, rule: .sum, mask: TargetFunction.argmax(z))
+            let all = TargetFunction.sumValues(logits: z, mask: TargetFunction.argmax(z))
+            return classes.map { all[$0] }
         }
-        let t0 = try target(input)
+        let t0 = try targets(input)
         let baseline = input.data.min() ?? 0
-        var deltas: [Double] = []
+        var deltas = [[Double]](repeating: [], count: classes.count)
         var work = input
         for (r, subset) in subsets.enumerated() {
             try cancel?.check()
             for v in subset { work.data[v] = baseline }
-            deltas.append(t0 - (try target(work)))
+            let t = try targets(work)
+            for i in classes.indices { deltas[i].append(t0[i] - t[i]) }
             for v in subset { work.data[v] = input.data[v] }
             progress?(Double(r + 1) / Double(subsets.count))
         }
@@ -89,7 +92,8 @@ public struct AvgSensitivity: Sendable {
     public func score(method: any AttributionMethod, model: any ExplainableModel, input: Tensor,
                       target: SegmentTarget, reference: Tensor,
                       progress: ProgressHandler?, cancel: CancellationToken?) throws -> Double? {
-        guard let a = Self.normalised(reference.data) else { return nil }
+        // No samples (metric switched off) or an all-zero reference: undefined.
+        guard samples > 0, let a = Self.normalised(reference.data) else { return nil }
         let norm = a.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
         var rng = SeededGenerator(seed: seed)
         var total = 0.0

@@ -126,6 +126,11 @@ public struct Grid: Equatable, Sendable {
         affine.apply(SIMD3(i, j, k))
     }
 
+    /// Continuous voxel coordinates (i, j, k) of a world point in RAS mm; nil for a singular affine.
+    public func voxel(atWorld p: SIMD3<Double>) -> SIMD3<Double>? {
+        affine.inverse?.apply(p)
+    }
+
     /// True when both grids have the same dims and affines within `tolerance` mm.
     public func matches(_ other: Grid, tolerance: Double = 1e-3) -> Bool {
         dims == other.dims && affine.isClose(to: other.affine, tolerance: tolerance)

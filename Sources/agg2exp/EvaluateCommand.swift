@@ -1,0 +1,163 @@
+import ArgumentParser
+import Engine
+import Foundation
+
+/// Compares attribution methods on one scan with the official benchmark metrics (METHOD.md §2).
+struct EvaluateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate",
+        abstract: "Faithfulness, sensitivity, complexity and runtime of attribution methods on one scan.",
+        discussion: """
+            FaithfulnessCorrelation (higher is better): Pearson over --runs random voxel subsets, \
+            shared by all methods, between the attribution inside the subset and the drop of the \
+            target when the subset is set to min(x). AvgSensitivity (lower is better): mean relative \
+            change of the max-normalised map under 3 uniform perturbations U[−0.1, 0.1]. \
+            EffectiveComplexity (lower is sparser): fraction of voxels above 10% of max |a|. \
+            Time: wall clock of one attribution.
+            """)
+
+    @Argument(help: "CT scan (NIfTI).")
+    var scan: String
+
+    @Option(help: "Model directory (default: the bundled sample model).")
+    var model: String?
+
+    @Option(help: "Comma-separated methods.")
+    var methods: String
+
+    @Option(help: "Comma-separated target class names or indices.")
+    var targets: String
+
+    @OptionGroup var options: MethodOptions
+
+    @Option(help: "Faithfulness runs (random subsets).")
+    var runs = 100
+
+    @Option(help: "Faithfulness subset size in voxels (official: 224² = 50176).")
+    var subsetSize = 224 * 224
+
+    @Option(help: "AvgSensitivity perturbed samples.")
+    var sensitivitySamples = 3
+
+    @Option(help: "Write the results as JSON.")
+    var json: String?
+
+    struct Row {
+        var method: AttributionMethodKind
+        var target: String
+        var faithfulness: Double?
+        var sensitivity: Double?
+        var complexity: Double?
+        var seconds: Double
+    }
+
+    func run() throws {
+        let kinds: [AttributionMethodKind] = try methods.split(separator: ",").map { try choice(String($0), "--methods") }
+        let attributionOptions = try options.attributionOptions()
+        let impls = try kinds.map { try AttributionMethods.make($0, options: attributionOptions) }
+        let rule = try options.rule()
+        let modelDir = try model ?? defaultModelDirectory()
+        let net = try SegmentationModel.load(directory: modelDir)
+        let classes = net.classes
+        let targetIndices = try targets.split(separator: ",").map { try resolveClass(String($0), classes: classes) }
+        let progress = ProgressReporter()
+        let prepared = try PreparedScan.load(scan, model: net, progress: progress)
+        let faithfulness = FaithfulnessCorrelation(subsetSize: subsetSize, runs: runs, seed: attributionOptions.seed)
+        let subsets = try faithfulness.subsets(voxelCount: prepared.input.count)
+        let sensitivity = AvgSensitivity(samples: sensitivitySamples, bound: 0.1, seed: attributionOptions.seed)
+
+        var present: [Int] = []
+        for c in targetIndices {
+            if prepared.labels.contains(Int32(c)) {
+                present.append(c)
+            } else {
+                printError("skipping target \(classes[c]): no predicted voxels in \(scan)")
+            }
+        }
+        guard !present.isEmpty else {
+            throw ValidationError("none of the targets has predicted voxels in \(scan)")
+        }
+        let allDeltas = try faithfulness.predictionDeltas(model: net, input: prepared.input, classes: present,
+                                                          subsets: subsets, progress: progress.handler("faithfulness"),
+                                                          cancel: nil)
+        progress.finish()
+        var rows: [Row] = []
+        for (c, deltas) in zip(present, allDeltas) {
+            let name = classes[c]
+            let target = SegmentTarget(classIndex: c, rule: rule, mask: prepared.labels)
+            for impl in impls {
+                let start = Date()
+                let r = try impl.attribute(prepared.input, model: net, target: target,
+                                           progress: progress.handler("\(impl.kind.rawValue) \(name)"), cancel: nil)
+                let seconds = Date().timeIntervalSince(start)
+                progress.finish()
+                let s = try sensitivity.score(method: impl, model: net, input: prepared.input, target: target,
+                                              reference: r.map,
+                                              progress: progress.handler("sensitivity \(impl.kind.rawValue) \(name)"),
+                                              cancel: nil)
+                progress.finish()
+                rows.append(Row(method: impl.kind, target: name,
+                                faithfulness: FaithfulnessCorrelation.score(attribution: r.map.data, subsets: subsets,
+                                                                            deltas: deltas),
+                                sensitivity: s, complexity: effectiveComplexity(r.map.data), seconds: seconds))
+            }
+        }
+        print(Self.render(rows, kinds: kinds), terminator: "")
+        if let json {
+            try Data(Self.json(rows, kinds: kinds, scan: scan, model: modelDir, runs: runs, subsetSize: subsetSize,
+                               samples: sensitivitySamples).utf8)
+                .write(to: URL(fileURLWithPath: json), options: .atomic)
+        }
+    }
+
+    static func mean(_ values: [Double?]) -> Double? {
+        let v = values.compactMap { $0 }
+        return v.isEmpty ? nil : v.reduce(0, +) / Double(v.count)
+    }
+
+    static func render(_ rows: [Row], kinds: [AttributionMethodKind]) -> String {
+        func f(_ v: Double?, _ format: String = "%.3f") -> String { v.map { String(format: format, $0) } ?? "—" }
+        let header = "method".padding(toLength: 22, withPad: " ", startingAt: 0)
+            + "faithfulness↑".leftPadded(14) + "sensitivity↓".leftPadded(14) + "complexity↓".leftPadded(13)
+            + "time s↓".leftPadded(10) + "\n"
+        var out = "mean over targets\n" + header
+        for k in kinds {
+            let r = rows.filter { $0.method == k }
+            out += k.rawValue.padding(toLength: 22, withPad: " ", startingAt: 0)
+            out += f(mean(r.map(\.faithfulness))).leftPadded(14) + f(mean(r.map(\.sensitivity))).leftPadded(14)
+            out += f(mean(r.map(\.complexity))).leftPadded(13) + f(mean(r.map(\.seconds)), "%.2f").leftPadded(10) + "\n"
+        }
+        var seen = Set<String>()
+        for t in rows.map(\.target) where seen.insert(t).inserted {
+            out += "\ntarget \(t)\n" + header
+            for r in rows where r.target == t {
+                out += r.method.rawValue.padding(toLength: 22, withPad: " ", startingAt: 0)
+                out += f(r.faithfulness).leftPadded(14) + f(r.sensitivity).leftPadded(14)
+                out += f(r.complexity).leftPadded(13) + f(r.seconds, "%.2f").leftPadded(10) + "\n"
+            }
+        }
+        return out
+    }
+
+    static func json(_ rows: [Row], kinds: [AttributionMethodKind], scan: String, model: String, runs: Int,
+                     subsetSize: Int, samples: Int) -> String {
+        func entry(_ r: Row) -> String {
+            "{\"method\": \(JSONText.string(r.method.rawValue)), \"target\": \(JSONText.string(r.target)), "
+                + "\"faithfulness\": \(JSONText.number(r.faithfulness)), \"sensitivity\": \(JSONText.number(r.sensitivity)), "
+                + "\"complexity\": \(JSONText.number(r.complexity)), \"seconds\": \(JSONText.number(r.seconds))}"
+        }
+        let summary = kinds.map { k -> String in
+            let r = rows.filter { $0.method == k }
+            return "  \(JSONText.string(k.rawValue)): {\"faithfulness\": \(JSONText.number(mean(r.map(\.faithfulness)))), "
+                + "\"sensitivity\": \(JSONText.number(mean(r.map(\.sensitivity)))), "
+                + "\"complexity\": \(JSONText.number(mean(r.map(\.complexity)))), "
+                + "\"seconds\": \(JSONText.number(mean(r.map(\.seconds))))}"
+        }
+        return "{\"scan\": \(JSONText.string(scan)), \"model\": \(JSONText.string(model)),\n"
+            + " \"settings\": {\"faithfulness_runs\": \(runs), \"faithfulness_subset_size\": \(subsetSize), "
+            + "\"faithfulness_baseline\": \"min\", \"sensitivity_samples\": \(samples), \"sensitivity_bound\": 0.1, "
+            + "\"complexity_eps\": 0.1},\n"
+            + " \"summary\": {\n" + summary.joined(separator: ",\n") + "\n },\n"
+            + " \"results\": [\n  " + rows.map(entry).joined(separator: ",\n  ") + "\n]}\n"
+    }
+}

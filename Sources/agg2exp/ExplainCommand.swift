@@ -1,0 +1,285 @@
+import ArgumentParser
+import Engine
+import Foundation
+
+/// Attribution options shared by `explain` and `aggregate`.
+struct MethodOptions: ParsableArguments {
+    @Option(help: "Integrated Gradients steps.")
+    var steps = 20
+
+    @Option(help: "SmoothGrad noisy samples or KernelSHAP coalitions (default 20; KernelSHAP 200 on segments, 1000 on cubes).")
+    var samples: Int?
+
+    @Option(help: "Seed of SmoothGrad noise and KernelSHAP coalitions.")
+    var seed: UInt64 = 42
+
+    @Option(help: "Baseline for IG and occlusion: zeros, min or a value in the preprocessed intensity range.")
+    var baseline = "zeros"
+
+    @Option(help: "IG quadrature: official (linspace with both ends, weights 1/steps) or gauss-legendre.")
+    var scheme = "official"
+
+    @Option(help: "KernelSHAP features: segments (the predicted segments) or cubes (512 official cubes).")
+    var features = "segments"
+
+    @Option(help: "Occlusion cube side in voxels.")
+    var cubeSize = 32
+
+    @Option(help: "Occlusion stride in voxels.")
+    var stride = 32
+
+    @Option(help: "Target rule: sum, mean or prob-weighted.")
+    var targetRule = "sum"
+
+    @Option(help: "Post-processing before aggregation: abs, pos or neg.")
+    var process = "abs"
+
+    func attributionOptions() throws -> AttributionOptions {
+        var o = AttributionOptions()
+        o.steps = steps
+        o.samples = samples
+        o.seed = seed
+        guard let b = Baseline(argument: baseline) else {
+            throw ValidationError("--baseline must be zeros, min or a number, not \"\(baseline)\"")
+        }
+        o.baseline = b
+        o.scheme = try choice(scheme, "--scheme")
+        o.features = try choice(features, "--features")
+        o.occlusionSize = cubeSize
+        o.occlusionStride = stride
+        return o
+    }
+
+    func rule() throws -> TargetRule { try choice(targetRule, "--target-rule") }
+    func processing() throws -> AttributionProcessing { try choice(process, "--process") }
+}
+
+/// Parses one of an enum's raw values or names the valid ones.
+func choice<T: RawRepresentable & CaseIterable>(_ text: String, _ option: String) throws -> T where T.RawValue == String {
+    guard let v = T(rawValue: text) else {
+        throw ValidationError("\(option) must be one of \(T.allCases.map(\.rawValue).joined(separator: ", ")), not \"\(text)\"")
+    }
+    return v
+}
+
+/// A scan loaded, preprocessed into the model grid and segmented.
+struct PreparedScan {
+    var path: String
+    /// File name without .nii/.nii.gz, the `patient` id in results CSVs.
+    var id: String
+    var scanGrid: Grid
+    var modelGrid: Grid
+    var input: Tensor
+    var prediction: LabelMap
+    /// The prediction in tensor order.
+    var labels: [Int32]
+
+    static func patientID(_ path: String) -> String {
+        var name = URL(fileURLWithPath: path).lastPathComponent
+        for ext in [".nii.gz", ".nii"] where name.hasSuffix(ext) { name.removeLast(ext.count) }
+        return name
+    }
+
+    static func load(_ path: String, model: SegmentationModel, progress: ProgressReporter) throws -> PreparedScan {
+        let scan = try NIfTI.readVolume(path)
+        let pre = model.preprocess(scan)
+        let input = Tensor(volume: pre)
+        let (_, labels) = try model.predict(pre, progress: progress.handler("segment \(patientID(path))"), cancel: nil)
+        progress.finish()
+        return PreparedScan(path: path, id: patientID(path), scanGrid: scan.grid, modelGrid: pre.grid,
+                            input: input, prediction: labels, labels: labels.labelsInTensorOrder)
+    }
+
+    /// A label map drawn on the scan, brought into the model grid (orientation, then nearest-
+    /// neighbour spacing), in tensor order. Throws when it is not on the scan's grid.
+    func labelsInModelGrid(_ labelPath: String, model: SegmentationModel) throws -> [Int32] {
+        let map = try NIfTI.readLabelMap(labelPath)
+        try map.ensureOnGrid(of: scanGrid, labelPath: labelPath, scanPath: path)
+        let config = model.preprocessing
+        var moved = map.reoriented(to: config.orientation)
+        if !zip(moved.grid.spacing, config.spacing).allSatisfy({ abs($0 - $1) <= 1e-3 }) {
+            moved = moved.resampled(toSpacing: config.spacing)
+        }
+        guard moved.grid.matches(modelGrid) else {
+            throw ValidationError("label map \(labelPath) does not land on the model grid of \(path): "
+                                  + "\(moved.grid.summary) vs \(modelGrid.summary)")
+        }
+        return moved.labelsInTensorOrder
+    }
+}
+
+/// Progress bars on stderr, drawn only when stderr is a terminal.
+final class ProgressReporter: @unchecked Sendable {
+    private let enabled = isatty(STDERR_FILENO) == 1
+    private let lock = NSLock()
+    private var last = -1
+
+    func handler(_ label: String) -> ProgressHandler? {
+        guard enabled else { return nil }
+        lock.withLock { last = -1 }
+        return { [self] fraction in
+            let percent = Int((min(max(fraction, 0), 1) * 100).rounded(.down))
+            lock.withLock {
+                guard percent != last else { return }
+                last = percent
+                let filled = percent * 30 / 100
+                let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: 30 - filled)
+                FileHandle.standardError.write(Data("\r\(label) \(bar) \(percent)%".utf8))
+            }
+        }
+    }
+
+    func finish() {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    }
+}
+
+/// Resolves a class given by name or index; the error lists the valid names.
+func resolveClass(_ text: String, classes: [String]) throws -> Int {
+    if let i = classes.firstIndex(of: text) { return i }
+    if let i = Int(text), i >= 0, i < classes.count { return i }
+    throw GlobalStatisticsError.unknownTarget(name: text, valid: classes)
+}
+
+func defaultModelDirectory() throws -> String {
+    guard let dir = SampleData.modelDirectory else {
+        throw ValidationError("no --model given and the bundled sample model was not found")
+    }
+    return dir
+}
+
+/// Explains one scan: attribution map, ranking of segments, official-schema row.
+struct ExplainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "explain",
+        abstract: "Attribute a target segment to the input and aggregate it over predicted segments (Agg²Exp).",
+        discussion: """
+            Prints the segments ranked by mass. --out writes the raw signed map (float32, model grid); \
+            --json the ranking; --csv one row in the official results schema. With --target all every \
+            class is explained (the class × segment matrix; --csv only).
+            """)
+
+    @Argument(help: "CT scan (NIfTI).")
+    var scan: String
+
+    @Option(help: "Model directory (default: the bundled sample model).")
+    var model: String?
+
+    @Option(help: "Target class: name, index, or all.")
+    var target: String
+
+    @Option(help: "Attribution method: \(AttributionMethodKind.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var method: String
+
+    @OptionGroup var options: MethodOptions
+
+    @Option(help: "Custom RoI label map on the scan's grid (aggregate over its labels instead of the prediction).")
+    var roi: String?
+
+    @Option(help: "Label names for --roi (ITK-SNAP, 3D Slicer or JSON).")
+    var roiNames: String?
+
+    @Option(help: "Joined RoIs as JSON {\"name\": [labels or names]}, reported after the single segments.")
+    var groups: String?
+
+    @Option(help: "Write the raw signed attribution (float32 NIfTI, model grid).")
+    var out: String?
+
+    @Option(help: "Write the ranking as JSON.")
+    var json: String?
+
+    @Option(help: "Write one row in the official results schema.")
+    var csv: String?
+
+    func run() throws {
+        let kind: AttributionMethodKind = try choice(method, "--method")
+        let attributionOptions = try options.attributionOptions()
+        let methodImpl = try AttributionMethods.make(kind, options: attributionOptions)
+        let modelDir = try model ?? defaultModelDirectory()
+        let net = try SegmentationModel.load(directory: modelDir)
+        let classes = net.classes
+        let all = target == "all"
+        if all && (out != nil || json != nil) {
+            throw ValidationError("--target all writes only --csv (one map per class would be written otherwise)")
+        }
+        let targets = all ? Array(classes.indices) : [try resolveClass(target, classes: classes)]
+        let progress = ProgressReporter()
+        let prepared = try PreparedScan.load(scan, model: net, progress: progress)
+        let rois = try roiSet(prepared, net: net, classes: classes)
+
+        let start = Date()
+        let explanations = try Explainer.explain(
+            method: methodImpl, options: attributionOptions, model: net, input: prepared.input,
+            prediction: prepared.labels, classes: targets.map { ($0, classes[$0]) }, rule: try options.rule(),
+            processing: try options.processing(), rois: rois,
+            progress: { progress.handler("\(kind.rawValue) \($0)") }, cancel: nil)
+        progress.finish()
+        printError(String(format: "attribution time %.3f s", Date().timeIntervalSince(start)))
+        if !all, let e = explanations.first {
+            print(Self.render(e), terminator: "")
+            if let out {
+                try NIfTI.write(e.result.map.volume(channel: 0, grid: prepared.modelGrid), to: out)
+            }
+            if let json {
+                try Data(Explainer.json(e, scan: scan, model: modelDir).utf8)
+                    .write(to: URL(fileURLWithPath: json), options: .atomic)
+            }
+        }
+        if let csv {
+            let names = rois.reported.map(rois.name) + rois.groups.map(\.name)
+            var table = ResultsTable(columns: ResultsColumns.official(targets: targets.map { classes[$0] },
+                                                                      rois: names, qualityClasses: []))
+            try table.append(patient: prepared.id, values: Explainer.resultValues(explanations, quality: nil))
+            try table.write(to: URL(fileURLWithPath: csv))
+        }
+        let empty = explanations.filter(\.isEmptyTarget).map(\.className)
+        if !empty.isEmpty && !all {
+            printError("error: target \(empty.joined(separator: ", ")) has no predicted voxels in \(scan); "
+                       + "its masses are undefined (null)")
+            throw ExitCode(3)
+        }
+    }
+
+    func roiSet(_ prepared: PreparedScan, net: SegmentationModel, classes: [String]) throws -> RoISet {
+        var set: RoISet
+        if let roi {
+            let labels = try prepared.labelsInModelGrid(roi, model: net)
+            let table = try roiNames.map { try LabelTable.load($0) } ?? LabelTable()
+            let present = Array(Set(labels)).sorted()
+            set = RoISet(labels: labels, reported: present,
+                         names: Dictionary(uniqueKeysWithValues: present.map { ($0, table.names[$0] ?? "roi_\($0)") }))
+        } else {
+            set = RoISet(labels: prepared.labels, reported: classes.indices.map { Int32($0) },
+                         names: Dictionary(uniqueKeysWithValues: classes.enumerated().map { (Int32($0), $1) }))
+        }
+        if let groups {
+            let data: Data
+            do { data = try Data(contentsOf: URL(fileURLWithPath: groups)) } catch {
+                throw AggregationError.malformedGroups(source: groups, reason: "cannot read the file")
+            }
+            let names = set.names
+            set.groups = try RoIGroup.parse(json: data, source: groups) { name in names.first { $0.value == name }?.key }
+        }
+        return set
+    }
+
+    /// The ranking as a table: segments by mass, undefined values as "—".
+    static func render(_ e: Explanation) -> String {
+        var out = "\(e.method.rawValue) · target \(e.className) (\(e.targetVoxels) voxels, \(e.rule.rawValue)) · \(e.processing.rawValue)\n"
+        if let d = e.result.completenessDelta, let t = e.result.targetValue, let b = e.result.baselineValue {
+            out += String(format: "completeness delta %.6g (T(x) − T(x′) = %.6g)\n", d, t - b)
+        }
+        let ranked = Aggregation.ranked(e.scores)
+        let width = max(7, ranked.map(\.name.count).max() ?? 0)
+        out += "  " + "segment".padding(toLength: width, withPad: " ", startingAt: 0) + "     mass".leftPadded(10)
+            + "mean".leftPadded(12) + "voxels".leftPadded(10) + "\n"
+        for s in ranked {
+            out += "  " + s.name.padding(toLength: width, withPad: " ", startingAt: 0)
+            out += (s.mass.map { String(format: "%.4f", $0) } ?? "—").leftPadded(10)
+            out += (s.mean.map { String(format: "%.4g", $0) } ?? "—").leftPadded(12)
+            out += String(s.voxels).leftPadded(10) + "\n"
+        }
+        return out
+    }
+}

@@ -1,0 +1,102 @@
+import XCTest
+import Engine
+import Explorer
+
+/// z₀ = 0 and z₁ = x − 0.5 per voxel: class 1 wins where x > 0.5, and with the sum rule
+/// ∂T₁/∂x is exactly the indicator of the fixed mask M₁ (∂T₀/∂x = 0).
+private struct ThresholdModel: ExplainableModel {
+    var classCount: Int { 2 }
+
+    func logits(_ input: Tensor, progress: ProgressHandler?, cancel: CancellationToken?) throws -> Tensor {
+        try cancel?.check()
+        progress?(1)
+        return Tensor(shape: [2] + input.shape.dropFirst(), data: [Float](repeating: 0, count: input.count)
+                      + input.data.map { $0 - 0.5 })
+    }
+
+    func targetGradient(_ input: Tensor, target: SegmentTarget, progress: ProgressHandler?,
+                        cancel: CancellationToken?) throws -> Tensor {
+        let mask = try target.mask ?? TargetFunction.argmax(logits(input, progress: nil, cancel: cancel))
+        progress?(1)
+        return Tensor(shape: input.shape, data: mask.map { target.classIndex == 1 && $0 == 1 ? 1 : 0 })
+    }
+}
+
+private final class ProgressRecorder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var recorded: [Double] = []
+    func record(_ f: Double) { lock.withLock { recorded.append(f) } }
+    var values: [Double] { lock.withLock { recorded } }
+}
+
+final class ModelAnalysisProviderTests: XCTestCase {
+    /// 4 × 3 × 2 voxels with x rising along i fastest: x = (i + 4j + 12k) / 23.
+    private let volume: Volume = {
+        let grid = Grid(dims: [4, 3, 2], affine: .scaling([1, 2, 3]))
+        return Volume(grid: grid, voxels: (0..<24).map { Float($0) / 23 })
+    }()
+
+    private func provider() -> ModelAnalysisProvider {
+        ModelAnalysisProvider(model: ThresholdModel(), classNames: ["background", "bright"], description: "threshold",
+                              preprocessed: volume, methods: [.gradient, .inputXGradient, .integratedGradients])
+    }
+
+    func testPredictionIsTheArgmaxInNIfTIOrder() throws {
+        let labels = try provider().predict(progress: { _ in }, cancel: CancellationToken())
+        XCTAssertEqual(labels.grid, volume.grid)
+        XCTAssertEqual(labels.labels, volume.voxels.map { $0 > 0.5 ? 1 : 0 })
+    }
+
+    func testGradientAndInputTimesGradientOnTheFixedMask() throws {
+        let p = provider()
+        XCTAssertEqual(p.methods, ["gradient", "input-x-gradient", "integrated-gradients"])
+        let recorder = ProgressRecorder()
+        let g = try p.attribute(method: "gradient", target: 1, segments: nil,
+                                progress: { recorder.record($0) }, cancel: CancellationToken())
+        let fractions = recorder.values
+        XCTAssertEqual(g.map.voxels, volume.voxels.map { $0 > 0.5 ? 1 : 0 })
+        XCTAssertEqual(g.details.first?.0, "target rule")
+        XCTAssertEqual(fractions.last, 1)
+        XCTAssertEqual(fractions.first, 0.1, "the clean prediction takes the first tenth of the bar")
+        let ixg = try p.attribute(method: "input-x-gradient", target: 1, segments: nil, progress: { _ in },
+                                  cancel: CancellationToken())
+        XCTAssertEqual(ixg.map.voxels, volume.voxels.map { $0 > 0.5 ? $0 : 0 })
+        let background = try p.attribute(method: "gradient", target: 0, segments: nil, progress: { _ in },
+                                         cancel: CancellationToken())
+        XCTAssertEqual(background.maxAbs, 0)
+    }
+
+    func testIntegratedGradientsReportsItsOptions() throws {
+        let ig = try provider().attribute(method: "integrated-gradients", target: 1, segments: nil, progress: { _ in },
+                                          cancel: CancellationToken())
+        let details = Dictionary(uniqueKeysWithValues: ig.details)
+        XCTAssertEqual(details["steps"], "20")
+        XCTAssertEqual(details["baseline"], "zeros")
+        XCTAssertNotNil(details["completeness delta"])
+        // Along the straight path the gradient is the fixed-mask indicator, so IG = x on M₁.
+        for (a, x) in zip(ig.map.voxels, volume.voxels) { XCTAssertEqual(a, x > 0.5 ? x : 0, accuracy: 1e-6) }
+    }
+
+    func testRankingIsAgg2ExpMassAndMean() throws {
+        let p = provider()
+        let segments = try p.predict(progress: { _ in }, cancel: CancellationToken())
+        let a = try p.attribute(method: "input-x-gradient", target: 1, segments: segments, progress: { _ in },
+                                cancel: CancellationToken())
+        let rows = p.rank(attribution: a.map, segments: segments, processing: .abs, names: [0: "background", 1: "bright"])
+        XCTAssertEqual(rows.map(\.name), ["background", "bright"])
+        XCTAssertEqual(rows[0].mass, 0)
+        XCTAssertEqual(rows[1].mass, 1)
+        let bright = volume.voxels.filter { $0 > 0.5 }
+        XCTAssertEqual(rows[1].voxels, bright.count)
+        XCTAssertEqual(rows[1].mean!, Double(bright.reduce(0, +)) / Double(bright.count), accuracy: 1e-6)
+    }
+
+    func testUnknownMethodAndCancellationAreErrors() {
+        let p = provider()
+        XCTAssertThrowsError(try p.attribute(method: "magic", target: 1, segments: nil, progress: { _ in },
+                                             cancel: CancellationToken()))
+        let token = CancellationToken()
+        token.cancel()
+        XCTAssertThrowsError(try p.predict(progress: { _ in }, cancel: token)) { XCTAssertTrue($0 is CancellationError) }
+    }
+}

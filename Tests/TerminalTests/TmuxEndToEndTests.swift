@@ -1,0 +1,172 @@
+import Foundation
+import XCTest
+
+/// Runs the real `agg2exp` binary under tmux on the bundled sample, sends keys, and checks the
+/// captured screen and the exported report. Skipped when tmux or the built binary is missing
+/// (scripts/test.sh builds the binary before running the tests).
+final class TmuxEndToEndTests: XCTestCase {
+    private var session = ""
+    private var workDir: URL!
+
+    private static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    private func which(_ tool: String) -> String? {
+        for dir in ["/usr/bin", "/usr/local/bin", "/bin"] where FileManager.default.isExecutableFile(atPath: "\(dir)/\(tool)") {
+            return "\(dir)/\(tool)"
+        }
+        return nil
+    }
+
+    /// The agg2exp executable next to this test bundle (same build configuration).
+    private var binary: String? {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<3 {
+            let candidate = dir.appendingPathComponent("agg2exp").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir.deleteLastPathComponent()
+        }
+        return nil
+    }
+
+    /// Runs tmux. Output is read only when asked for: the server that `new-session` starts would
+    /// otherwise hold the pipe open and the read would never end.
+    @discardableResult
+    private func tmux(_ args: [String], output: Bool = false) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: which("tmux")!)
+        p.arguments = args
+        p.standardError = FileHandle.nullDevice
+        p.standardInput = FileHandle.nullDevice
+        guard output else {
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            p.waitUntilExit()
+            return ""
+        }
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    private func capture() throws -> String { try tmux(["capture-pane", "-p", "-t", session], output: true) }
+
+    /// Polls the pane until `predicate` holds (up to `timeout` seconds); returns the last capture.
+    @discardableResult
+    private func waitFor(_ timeout: Double = 20, _ what: String, _ predicate: (String) -> Bool) throws -> String {
+        let end = Date().addingTimeInterval(timeout)
+        var screen = ""
+        while Date() < end {
+            screen = try capture()
+            if predicate(screen) { return screen }
+            usleep(100_000)
+        }
+        XCTFail("timed out waiting for \(what); screen:\n\(screen)")
+        return screen
+    }
+
+    override func setUpWithError() throws {
+        guard which("tmux") != nil else { throw XCTSkip("tmux is not installed") }
+        guard binary != nil else { throw XCTSkip("agg2exp binary not built next to the tests") }
+        session = "agg2exp-e2e-\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"
+        workDir = FileManager.default.temporaryDirectory.appendingPathComponent(session)
+        try FileManager.default.createDirectory(at: workDir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        if !session.isEmpty { _ = try? tmux(["kill-session", "-t", session]) }
+        if let workDir { try? FileManager.default.removeItem(at: workDir) }
+    }
+
+    private func start(_ env: String, arguments: String = "", width: Int = 160, height: Int = 48) throws {
+        let sample = Self.repoRoot.appendingPathComponent("SampleData").path
+        let command = "cd '\(workDir.path)' && env \(env) AGG2EXP_SAMPLE_DATA='\(sample)' '\(binary!)' \(arguments); "
+            + "echo agg2exp-exit=$?; sleep 60"
+        try tmux(["new-session", "-d", "-s", session, "-x", "\(width)", "-y", "\(height)", command])
+    }
+
+    func testPlanesSidebarKeysAndExport() throws {
+        try start("TERM=xterm-256color LANG=C.UTF-8")
+        var screen = try waitFor(20, "the first frame") { $0.contains("Axial") && $0.contains("ijk ") }
+        for needle in ["Axial", "Coronal", "Sagittal", "colon", "liver", "W/L 400/40 soft tissue"] {
+            XCTAssertTrue(screen.contains(needle), "screen lacks '\(needle)'")
+        }
+        // Slices step with PageUp in the focused (axial) pane.
+        XCTAssertTrue(screen.contains("k 57/112"))
+        try tmux(["send-keys", "-t", session, "PageUp", "PageUp"])
+        try waitFor(5, "two slices up, and the key hints") { $0.contains("k 59/112") && $0.contains("? help") }
+        // Window preset cycles.
+        try tmux(["send-keys", "-t", session, "w"])
+        try waitFor(5, "the lung window") { $0.contains("W/L 1500/-600 lung") }
+        // Help overlay, generated from the key table, opens and closes.
+        try tmux(["send-keys", "-t", session, "?"])
+        try waitFor(5, "the help overlay") { $0.contains("Keys (any key closes)") && $0.contains("export text report") }
+        try tmux(["send-keys", "-t", session, "Escape"])
+        screen = try waitFor(5, "help to close") { !$0.contains("Keys (any key closes)") }
+        // Export writes a report into the working directory and names it in the status line.
+        try tmux(["send-keys", "-t", session, "e"])
+        screen = try waitFor(10, "the export message") { $0.contains("Report written to") }
+        let files = try FileManager.default.contentsOfDirectory(atPath: workDir.path)
+        XCTAssertEqual(files.count, 1)
+        let report = try String(contentsOf: workDir.appendingPathComponent(files[0]), encoding: .utf8)
+        for needle in ["Provenance", "example_ct.nii.gz", "dims         122 x 101 x 112", "orientation  RAS",
+                       "Planes at voxel 61 50 58", "rank  segment", "window  W/L 1500/-600 lung"] {
+            XCTAssertTrue(report.contains(needle), "report lacks '\(needle)'")
+        }
+        try tmux(["send-keys", "-t", session, "q"])
+        try waitFor(5, "a clean exit") { $0.contains("agg2exp-exit=0") }
+    }
+
+    func testDegradedTerminalsDoNotBreak() throws {
+        // ASCII locale, no colours, then a burst of resizes down to below the minimum size.
+        try start("TERM=xterm-256color LANG=C LC_ALL=C NO_COLOR=1", width: 100, height: 30)
+        let screen = try waitFor(20, "the first frame") { $0.contains("Axial") }
+        XCTAssertTrue(screen.unicodeScalars.allSatisfy(\.isASCII), "ASCII only in a C locale")
+        for i in 0..<20 {
+            try tmux(["resize-window", "-t", session, "-x", "\(40 + (i * 37) % 160)", "-y", "\(10 + (i * 13) % 50)"])
+        }
+        try tmux(["resize-window", "-t", session, "-x", "70", "-y", "20"])
+        try waitFor(5, "the small-terminal message") { $0.contains("Terminal too small: 70x20.") }
+        try tmux(["resize-window", "-t", session, "-x", "100", "-y", "30"])
+        try waitFor(5, "the layout again") { $0.contains("Sagittal") }
+        try tmux(["send-keys", "-t", session, "q"])
+        try waitFor(5, "a clean exit") { $0.contains("agg2exp-exit=0") }
+    }
+
+    func testDumbTerminalGetsAClearError() throws {
+        try start("TERM=dumb")
+        let screen = try waitFor(10, "the error") { $0.contains("agg2exp-exit=") }
+        XCTAssertTrue(screen.contains("TERM=dumb cannot position the cursor"))
+        XCTAssertFalse(screen.contains("agg2exp-exit=0"))
+    }
+
+    /// With a (tiny) model: the prediction and the gradient compute behind the progress bar, the
+    /// sidebar ranks the model's classes, Esc cancels a running method, and cached results return.
+    func testWithAModelRanksComputesAndCancels() throws {
+        let scan = Self.repoRoot.appendingPathComponent("Tests/TerminalTests/Fixtures/tiny_ct.nii.gz").path
+        let model = Self.repoRoot.appendingPathComponent("Tests/EngineTests/Fixtures/network/instance").path
+        try start("TERM=xterm-256color LANG=C.UTF-8", arguments: "view '\(scan)' --model '\(model)'")
+        // The probe's percentile appears once the attribution is in.
+        var screen = try waitFor(120, "the attribution") { $0.contains("Target liver (1) · gradient") && $0.contains(" (p") }
+        for name in ["background", "spleen", "kidney"] where !screen.contains(name) {
+            XCTFail("sidebar lacks \(name)")
+        }
+        // SmoothGrad takes 20 passes: long enough to cancel.
+        try tmux(["send-keys", "-t", session, "m", "m", "m"])
+        try waitFor(20, "SmoothGrad to start") { $0.contains("smoothgrad → liver") }
+        try tmux(["send-keys", "-t", session, "Escape"])
+        try waitFor(30, "the cancellation") { $0.contains("smoothgrad for class 1 cancelled") }
+        try tmux(["send-keys", "-t", session, "M", "M", "M"])
+        screen = try waitFor(10, "the cached gradient") { $0.contains("Target liver (1) · gradient") && $0.contains(" (p") }
+        try tmux(["send-keys", "-t", session, "e"])
+        try waitFor(10, "the export message") { $0.contains("Report written to") }
+        let files = try FileManager.default.contentsOfDirectory(atPath: workDir.path)
+        let report = try String(contentsOf: workDir.appendingPathComponent(files[0]), encoding: .utf8)
+        XCTAssertTrue(report.contains("Ranking (gradient, target liver, abs, sorted by mass)"))
+        try tmux(["send-keys", "-t", session, "q"])
+        try waitFor(5, "a clean exit") { $0.contains("agg2exp-exit=0") }
+    }
+}
