@@ -69,6 +69,7 @@ public struct ViewState: Equatable, Sendable {
     public var highlighted: Int32?
     public var themeIndex = 0
     public var helpVisible = false
+    public var helpPage = 0
     public var showGlobal = false
     public var message: StatusMessage?
 
@@ -159,11 +160,14 @@ public struct Explorer: Sendable {
             return .resize
         case .key(let key):
             if state.helpVisible {
-                // Any key closes help; the help keys themselves only toggle it.
+                // Space pages through a help that does not fit; any other key closes it, and the
+                // help keys themselves only toggle it.
+                if key == .char(" "), state.helpPage + 1 < helpLayout().pages {
+                    state.helpPage += 1
+                    return .redraw
+                }
                 state.helpVisible = false
-                if let a = KeyTable.action(for: key), a == .toggleHelp || a == .cancel { return .redraw }
-                if KeyTable.action(for: key) == .quit { return .quit }
-                return .redraw
+                return KeyTable.action(for: key) == .quit ? .quit : .redraw
             }
             guard let action = KeyTable.action(for: key) else { return .none }
             return apply(action)
@@ -318,6 +322,7 @@ public struct Explorer: Sendable {
             return .export(ansi: ansi)
         case .toggleHelp:
             state.helpVisible.toggle()
+            state.helpPage = 0
             return .redraw
         case .cancel:
             if state.helpVisible { state.helpVisible = false; return .redraw }

@@ -201,12 +201,23 @@ extension Explorer {
         return out
     }
 
+    /// Help geometry: as many columns as fit side by side without cutting a line, and pages when
+    /// they cannot hold every line (small terminals).
+    func helpLayout() -> (rows: Int, columns: Int, columnWidth: Int, pages: Int) {
+        let lines = Self.helpLines(unicode: capabilities.unicode)
+        let columnWidth = (lines.map(\.text.count).max() ?? 1) + 2
+        let rows = max(1, min(height - 2, lines.count + 4) - 4)
+        let fit = max(1, (width - 5) / columnWidth)
+        let columns = min(fit, (lines.count + rows - 1) / rows)
+        return (rows, columns, columnWidth, (lines.count + rows * columns - 1) / (rows * columns))
+    }
+
     private func drawHelp(into grid: inout CellGrid) {
         let lines = Self.helpLines(unicode: capabilities.unicode)
-        let boxH = min(height - 2, lines.count + 4)
-        let rows = max(1, boxH - 4)
-        let columns = (lines.count + rows - 1) / rows
-        let boxW = min(width - 2, columns * 44 + 3)
+        let (rows, columns, columnWidth, pages) = helpLayout()
+        let page = min(state.helpPage, pages - 1)
+        let boxH = min(height - 2, rows + 4)
+        let boxW = min(width - 2, columns * columnWidth + 3)
         let colW = max(1, (boxW - 3) / columns)
         let box = Rect(x: (width - boxW) / 2, y: (height - boxH) / 2, width: boxW, height: boxH)
         let (fg, bg, _) = style(.foreground, .overlayBackground)
@@ -222,10 +233,12 @@ extension Explorer {
             grid.set(box.x, y, Cell(g.vertical, fg: bf, bg: bg))
             grid.set(box.x + box.width - 1, y, Cell(g.vertical, fg: bf, bg: bg))
         }
-        let title = " Keys (any key closes) "
+        let title = pages > 1 ? " Keys \(page + 1)/\(pages) (Space: next page, other keys close) "
+            : " Keys (any key closes) "
         grid.put(title, x: box.x + max(1, (box.width - title.count) / 2), y: box.y, fg: hf, bg: bg, attrs: ha)
-        for (n, line) in lines.enumerated() {
-            let col = n / rows, row = n % rows
+        for (n, line) in lines.enumerated().dropFirst(page * rows * columns) {
+            let slot = n - page * rows * columns
+            let col = slot / rows, row = slot % rows
             guard col < columns else { break }
             let x = box.x + 2 + col * colW, y = box.y + 2 + row
             let text = capabilities.unicode ? line.text : asciiOnly(line.text)

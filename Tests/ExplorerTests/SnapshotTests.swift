@@ -76,6 +76,19 @@ final class SnapshotTests: XCTestCase {
         assertSnapshot(ex.render())
     }
 
+    func testHelpOverlaySecondPage() {
+        var ex = Fixtures.explorer(width: 80, height: 24)
+        _ = ex.handle(.key(.function(1)))
+        XCTAssertEqual(ex.handle(.key(.char(" "))), .redraw)
+        XCTAssertEqual(ex.state.helpPage, 1)
+        assertSnapshot(ex.render())
+        _ = ex.handle(.key(.char(" ")))
+        XCTAssertEqual(ex.state.helpPage, 2)
+        XCTAssertTrue(ex.render().textLines[1].contains("Keys 3/3"))
+        _ = ex.handle(.key(.char(" ")))
+        XCTAssertFalse(ex.state.helpVisible, "Space on the last page closes help")
+    }
+
     func testTooSmallMessage() {
         assertSnapshot(Fixtures.explorer(width: 60, height: 20).render())
     }
