@@ -43,7 +43,7 @@ def load(model_dir: str):
     with open(os.path.join(model_dir, "model.json")) as f:
         doc = json.load(f)
     net = build_basic_unet(doc["arguments"]).eval()
-    net.load_state_dict(load_file(os.path.join(model_dir, "model.safetensors")), strict=False)
+    net.load_state_dict(load_file(os.path.join(model_dir, "model.safetensors")))
     return net, doc
 
 
