@@ -100,6 +100,8 @@ public struct Explorer: Sendable {
     public var rows: [SegmentScore] = []
     /// Per-target global box plots from a results CSV (`--global`), keyed by target class name.
     public var global: GlobalResults?
+    /// Model class of each label of a label map from a file (e.g. a model's `label_groups.json`).
+    public var labelClasses: [Int32: Int] = [:]
     public var progress: ProgressState?
 
     public init(scene: Scene, capabilities: RenderCapabilities = .full, width: Int, height: Int,
@@ -332,10 +334,12 @@ public struct Explorer: Sendable {
         }
     }
 
-    /// The model class a label stands for: the label itself for a prediction, else the class of
-    /// the same name (a label map from a file may number its structures differently).
+    /// The model class a label stands for: the label itself for a prediction; for a label map from
+    /// a file (which may number its structures differently) the `labelClasses` entry, else the class
+    /// of the same name.
     public func targetClass(for label: Int32) -> Int? {
         if scene.labelSource == Scene.predictionSource { return Int(label) < classNames.count ? Int(label) : nil }
+        if let c = labelClasses[label], classNames.indices.contains(c) { return c }
         return classNames.firstIndex(of: scene.labelName(label))
     }
 

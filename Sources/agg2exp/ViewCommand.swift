@@ -22,6 +22,26 @@ struct ScanOptions: ParsableArguments {
     struct Loaded {
         var scene: Scene
         var provider: ModelAnalysisProvider?
+        /// Label → model class for a label map from a file, from the model's label_groups.json.
+        var labelClasses: [Int32: Int] = [:]
+    }
+
+    /// Reads `label_to_class` from a model directory's label_groups.json, when there is one.
+    static func labelClasses(modelDirectory: String) throws -> [Int32: Int] {
+        let path = modelDirectory + "/label_groups.json"
+        guard let data = FileManager.default.contents(atPath: path) else { return [:] }
+        guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let map = root["label_to_class"] as? [String: Any] else {
+            throw ValidationError("\(path): expected an object with \"label_to_class\": {\"<label>\": <class>}")
+        }
+        var out: [Int32: Int] = [:]
+        for (key, value) in map {
+            guard let label = Int32(key), let c = value as? Int else {
+                throw ValidationError("\(path): label_to_class entry '\(key)' is not \"<label>\": <class index>")
+            }
+            out[label] = c
+        }
+        return out
     }
 
     /// Loads the scan, labels and model. Without a scan argument the bundled sample is used with
@@ -87,7 +107,8 @@ struct ScanOptions: ParsableArguments {
         }
         let scene = Scene(scanPath: scanPath, ct: ct, labels: map, labelSource: labelPath.map { "file \($0)" } ?? "",
                           labelNames: names, labelColors: colors)
-        return Loaded(scene: scene, provider: provider)
+        let classes = map != nil ? try modelDirectory.map(Self.labelClasses) ?? [:] : [:]
+        return Loaded(scene: scene, provider: provider, labelClasses: classes)
     }
 }
 
@@ -144,6 +165,9 @@ struct ViewCommand: ParsableCommand {
 
 /// An explorer over what `ScanOptions.load` produced (size is set by the terminal or the report).
 func makeExplorer(_ loaded: ScanOptions.Loaded, themes: [Theme]) -> Explorer {
-    Explorer(scene: loaded.scene, width: 80, height: 24, themes: themes, methods: loaded.provider?.methods ?? [],
-             classNames: loaded.provider?.classNames ?? [], modelDescription: loaded.provider?.modelDescription ?? "")
+    var explorer = Explorer(scene: loaded.scene, width: 80, height: 24, themes: themes,
+                            methods: loaded.provider?.methods ?? [], classNames: loaded.provider?.classNames ?? [],
+                            modelDescription: loaded.provider?.modelDescription ?? "")
+    explorer.labelClasses = loaded.labelClasses
+    return explorer
 }

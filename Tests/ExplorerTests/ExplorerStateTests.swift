@@ -131,6 +131,13 @@ final class ExplorerStateTests: XCTestCase {
         XCTAssertEqual(ex.handle(.key(.char("t"))), .recompute)
         XCTAssertEqual(ex.state.target, 2)
         XCTAssertEqual(ex.handle(.key(.char("t"))), .redraw, "same target: nothing to compute")
+        // A label table from the model (label → class) wins over names.
+        ex.labelClasses = [2: 1]
+        XCTAssertEqual(ex.handle(.key(.char("t"))), .recompute)
+        XCTAssertEqual(ex.state.target, 1)
+        ex.state.crosshair = [0, 0, 0]   // background: class 0 by name
+        XCTAssertEqual(ex.handle(.key(.char("t"))), .recompute)
+        XCTAssertEqual(ex.state.target, 0)
     }
 
     func testRankingOrderBackgroundAndRankKey() {
