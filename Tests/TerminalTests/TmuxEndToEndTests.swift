@@ -29,27 +29,33 @@ final class TmuxEndToEndTests: XCTestCase {
         return nil
     }
 
-    /// Runs tmux. Output is read only when asked for: the server that `new-session` starts would
-    /// otherwise hold the pipe open and the read would never end.
+    /// Runs tmux through posix_spawn and reaps it with waitpid. `new-session` forks a server that
+    /// inherits the client's descriptors, and Foundation's `Process` can then miss the client's exit
+    /// and wait forever; waitpid on the client's pid cannot. Output, when asked for, goes through a
+    /// temporary file for the same reason.
     @discardableResult
     private func tmux(_ args: [String], output: Bool = false) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: which("tmux")!)
-        p.arguments = args
-        p.standardError = FileHandle.nullDevice
-        p.standardInput = FileHandle.nullDevice
-        guard output else {
-            p.standardOutput = FileHandle.nullDevice
-            try p.run()
-            p.waitUntilExit()
-            return ""
+        let outPath = FileManager.default.temporaryDirectory.appendingPathComponent("\(session)-\(UUID().uuidString).out").path
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, output ? outPath : "/dev/null",
+                                         O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let argv = ([which("tmux")!] + args).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, argv[0]!, &actions, nil, argv, environ)
+        guard spawned == 0 else {
+            throw NSError(domain: "tmux", code: Int(spawned),
+                          userInfo: [NSLocalizedDescriptionKey: "cannot start tmux: \(String(cString: strerror(spawned)))"])
         }
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        guard output else { return "" }
+        defer { try? FileManager.default.removeItem(atPath: outPath) }
+        return (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
     }
 
     private func capture() throws -> String { try tmux(["capture-pane", "-p", "-t", session], output: true) }
