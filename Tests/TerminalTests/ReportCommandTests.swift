@@ -34,6 +34,10 @@ final class ReportCommandTests: XCTestCase {
         return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
     }
 
+    private static func sample(_ file: String) -> String {
+        repoRoot.appendingPathComponent("SampleData").appendingPathComponent(file).path
+    }
+
     private func tempDir() throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("agg2exp-report-cli-\(UUID())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -43,7 +47,8 @@ final class ReportCommandTests: XCTestCase {
 
     func testReportAtACrosshairToAFile() throws {
         let dir = try tempDir()
-        let r = try run(["report", "--crosshair", "40,50,60", "--out", "r.txt"], in: dir)
+        let r = try run(["report", Self.sample("example_ct.nii.gz"), "--labels", Self.sample("example_seg_fast_force_split.nii.gz"),
+                         "--label-names", Self.sample("label_names.txt"), "--crosshair", "40,50,60", "--out", "r.txt"], in: dir)
         XCTAssertEqual(r.status, 0, r.err)
         let text = try String(contentsOf: dir.appendingPathComponent("r.txt"), encoding: .utf8)
         for needle in ["Provenance", "dims         122 x 101 x 112", "Planes at voxel 40 50 60", "voxel   40 50 60",
@@ -55,7 +60,7 @@ final class ReportCommandTests: XCTestCase {
 
     func testANSIReportToATimestampedFile() throws {
         let dir = try tempDir()
-        let r = try run(["report", "--ansi"], in: dir)
+        let r = try run(["report", Self.sample("example_ct.nii.gz"), "--ansi"], in: dir)
         XCTAssertEqual(r.status, 0, r.err)
         let files = try FileManager.default.contentsOfDirectory(atPath: dir.path)
         XCTAssertEqual(files.count, 1)
@@ -67,13 +72,13 @@ final class ReportCommandTests: XCTestCase {
 
     func testBadInputsAreClearErrors() throws {
         let dir = try tempDir()
-        let outside = try run(["report", "--crosshair", "1,2,999"], in: dir)
+        let outside = try run(["report", Self.sample("example_ct.nii.gz"), "--crosshair", "1,2,999"], in: dir)
         XCTAssertNotEqual(outside.status, 0)
         XCTAssertTrue(outside.err.contains("--crosshair must be I,J,K inside the volume"), outside.err)
         let missing = try run(["report", "/nonexistent/scan.nii.gz"], in: dir)
         XCTAssertNotEqual(missing.status, 0)
         XCTAssertTrue(missing.err.contains("/nonexistent/scan.nii.gz"), missing.err)
-        let unwritable = try run(["report", "--out", "/nonexistent/dir/r.txt"], in: dir)
+        let unwritable = try run(["report", Self.sample("example_ct.nii.gz"), "--out", "/nonexistent/dir/r.txt"], in: dir)
         XCTAssertNotEqual(unwritable.status, 0)
         XCTAssertTrue(unwritable.err.contains("cannot write /nonexistent/dir/r.txt"), unwritable.err)
         XCTAssertTrue(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty, "nothing half-written")

@@ -95,7 +95,9 @@ final class TmuxEndToEndTests: XCTestCase {
     }
 
     func testPlanesSidebarKeysAndExport() throws {
-        try start("TERM=xterm-256color LANG=C.UTF-8")
+        let sample = Self.repoRoot.appendingPathComponent("SampleData").path
+        try start("TERM=xterm-256color LANG=C.UTF-8", arguments: "view '\(sample)/example_ct.nii.gz' --labels "
+                  + "'\(sample)/example_seg_fast_force_split.nii.gz' --label-names '\(sample)/label_names.txt'")
         var screen = try waitFor(20, "the first frame") { $0.contains("Axial") && $0.contains("ijk ") }
         for needle in ["Axial", "Coronal", "Sagittal", "colon", "liver", "W/L 400/40 soft tissue"] {
             XCTAssertTrue(screen.contains(needle), "screen lacks '\(needle)'")
@@ -128,7 +130,9 @@ final class TmuxEndToEndTests: XCTestCase {
 
     func testDegradedTerminalsDoNotBreak() throws {
         // ASCII locale, no colours, then a burst of resizes down to below the minimum size.
-        try start("TERM=xterm-256color LANG=C LC_ALL=C NO_COLOR=1", width: 100, height: 30)
+        let sample = Self.repoRoot.appendingPathComponent("SampleData").path
+        try start("TERM=xterm-256color LANG=C LC_ALL=C NO_COLOR=1", arguments: "view '\(sample)/example_ct.nii.gz'",
+                  width: 100, height: 30)
         let screen = try waitFor(20, "the first frame") { $0.contains("Axial") }
         XCTAssertTrue(screen.unicodeScalars.allSatisfy(\.isASCII), "ASCII only in a C locale")
         for i in 0..<20 {
