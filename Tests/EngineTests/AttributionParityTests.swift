@@ -5,13 +5,17 @@ import XCTest
 
 /// Swift attributions on the network parity models against Captum / PyTorch references
 /// (Fixtures/attribution/make_attribution_fixtures.py). Tolerance: relative L2 ≤ 1e-3, the
-/// network gradients' own parity tolerance (float32 here against float64 references).
+/// network gradients' own parity tolerance.
 ///
-/// Exception: IG on the instance-norm model. Its path starts at the all-zero baseline, where the
-/// activations entering instance norm are nearly constant per channel; the normalisation divides
-/// by their tiny spread, so float32 rounding in the first steps is amplified (measured: 1.1e-2
-/// with the official scheme, which evaluates α = 0 itself, and 3.4e-3 with Gauss–Legendre, whose
-/// first node is α ≈ 0.003). Gradient and input×gradient on that model still meet 1e-3.
+/// Gradient and input×gradient are compared with float64 references. Integrated gradients is
+/// compared with PyTorch computing the same integral in float32, Swift's precision, and also
+/// with the float64 integral: on the instance-norm model the zero-baseline end of the path is
+/// ill-conditioned (exactly tied max-pool windows, activations at their kink), so float32
+/// PyTorch itself lands 1.4e-3 (official scheme) and 3.9e-3 (Gauss–Legendre) from float64;
+/// Swift must be no further from float64 than that (and within 1e-3 where PyTorch is).
+/// Gauss–Legendre's first node (α ≈ 0.003) sits in that ill-conditioned end, where the two
+/// float32 results differ from each other by 3.9e-3, so only its float64 bound is checked
+/// (Swift: 1.2e-3 from float64).
 final class AttributionParityTests: XCTestCase {
     static let fixtures = Bundle.module.resourceURL!.appendingPathComponent("Fixtures")
 
@@ -23,7 +27,7 @@ final class AttributionParityTests: XCTestCase {
         return (model, file, SegmentTarget(classIndex: c, mask: mask), try file.tensor("input"))
     }
 
-    func check(_ variant: String, integratedGradientsTolerance: Double = 1e-3) throws {
+    func check(_ variant: String) throws {
         let (model, file, target, input) = try load(variant)
         // The fixed mask is the Swift model's own clean prediction too.
         XCTAssertEqual(TargetFunction.argmax(try model.logits(input, progress: nil, cancel: nil)), target.mask)
@@ -37,12 +41,21 @@ final class AttributionParityTests: XCTestCase {
             let map = try AttributionMethods.make(kind, options: options)
                 .attribute(input, model: model, target: target, progress: nil, cancel: nil).map
             let error = relativeL2Error(map.data, try file.floats(name))
-            XCTAssertLessThanOrEqual(error, kind == .integratedGradients ? integratedGradientsTolerance : 1e-3,
-                                     "\(variant) \(name)")
+            guard kind == .integratedGradients else {
+                XCTAssertLessThanOrEqual(error, 1e-3, "\(variant) \(name)")
+                continue
+            }
+            if scheme == .official {
+                XCTAssertLessThanOrEqual(relativeL2Error(map.data, try file.floats("\(name)_float32")), 1e-3,
+                                         "\(variant) \(name) against float32 PyTorch")
+            }
+            let pytorchError = try XCTUnwrap(Double(file.metadata["\(name)_float32_error"] ?? ""))
+            XCTAssertLessThanOrEqual(error, max(1e-3, 1.1 * pytorchError),
+                                     "\(variant) \(name) against float64 (float32 PyTorch: \(pytorchError))")
         }
     }
 
-    func testInstanceNormModelMatchesCaptum() throws { try check("instance", integratedGradientsTolerance: 2e-2) }
+    func testInstanceNormModelMatchesCaptum() throws { try check("instance") }
 
     func testBatchNormModelMatchesCaptum() throws { try check("batch") }
 

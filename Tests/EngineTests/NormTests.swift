@@ -1,4 +1,5 @@
 import Engine
+import TestSupport
 import XCTest
 
 final class NormTests: XCTestCase {
@@ -18,6 +19,24 @@ final class NormTests: XCTestCase {
                 input: x, step: 1e-2, tolerance: KernelTolerance.finiteDifferenceSmooth, "instance norm",
                 forward: { norm.forward($0).output },
                 backward: { g, x in norm.backwardInput(g, cache: norm.forward(x).cache) })
+        }
+    }
+
+    /// Values far from zero relative to their spread (mean 100, spread 0.025): rounding the mean
+    /// to one Float shifted every x̂ by up to ulp(100)/σ, a 3e-4 relative error. The split mean
+    /// keeps forward and backward at float32 accuracy; the gradient gets a large common part too.
+    func testInstanceNormKeepsAccuracyFarFromZero() {
+        var rng = KernelRNG(seed: 23)
+        let norm = InstanceNorm3d(channels: 2, eps: 1e-5, weight: [1.3, 0.7], bias: [0.1, -0.2])
+        let base = rng.tensor([2, 16, 16, 16], -1, 1)
+        for offset: Float in [0, 10, 100] {
+            let x = Tensor(shape: base.shape, data: base.data.map { offset + 0.025 * $0 })
+            let (y, cache) = norm.forward(x)
+            XCTAssertLessThanOrEqual(relativeL2Error(y.data, norm.forwardNaive(x).data), 1e-6, "forward, offset \(offset)")
+            let dy = Tensor(shape: x.shape, data: rng.tensor(x.shape).data.map { offset + $0 })
+            XCTAssertLessThanOrEqual(relativeL2Error(norm.backwardInput(dy, cache: cache).data,
+                                                     norm.backwardInputNaive(dy, input: x).data), 1e-5,
+                                     "backward, offset \(offset)")
         }
     }
 

@@ -8,6 +8,19 @@ public struct MaxPool3d: Sendable {
     public let kernel: [Int]
     public let stride: [Int]
 
+    /// Relative gap below which two values are treated as a tie (a few float32 rounding steps
+    /// of a convolution output).
+    public static let tieTolerance: Float = 1e-6
+
+    /// Whether `v` replaces `best` as the window's maximum: NaN always wins, and a larger value
+    /// only when it is larger by more than the tie tolerance.
+    @inline(__always)
+    static func replaces(_ v: Float, _ best: Float) -> Bool {
+        guard !v.isNaN else { return true }
+        guard v > best else { return false }
+        return v.isInfinite || best.isInfinite || v - best > tieTolerance * max(abs(v), abs(best))
+    }
+
     public init(kernel: [Int], stride: [Int]? = nil) {
         self.kernel = kernel
         self.stride = stride ?? kernel
@@ -66,17 +79,17 @@ public struct MaxPool3d: Sendable {
             for z in 0..<od {
                 for y in 0..<oh {
                     for x in 0..<ow {
-                        var best = -Float.infinity
                         var bestIndex = ((z * sd) * h + y * sh) * w + x * sw
-                        for a in 0..<kd {
+                        var best = xp[bestIndex]
+                        scan: for a in 0..<kd {
                             for b in 0..<kh {
                                 let line = ((z * sd + a) * h + (y * sh + b)) * w + x * sw
                                 for e in 0..<kw {
+                                    if best.isNaN { break scan }
                                     let v = xp[line + e]
-                                    if v > best || v.isNaN {
+                                    if Self.replaces(v, best) {
                                         best = v
                                         bestIndex = line + e
-                                        if v.isNaN { break }
                                     }
                                 }
                             }
@@ -132,7 +145,7 @@ public struct MaxPool3d: Sendable {
     }
 
     /// Reference backward from the input: each output gradient goes to the first maximum of its
-    /// window.
+    /// window (ties as in the fast path).
     public func backwardInputNaive(_ dy: Tensor, input x: Tensor) -> Tensor {
         let (d, h, w) = (x.shape[1], x.shape[2], x.shape[3])
         var dx = Tensor(zeros: x.shape)
@@ -146,7 +159,7 @@ public struct MaxPool3d: Sendable {
                             for b in 0..<kernel[1] {
                                 for e in 0..<kernel[2] {
                                     let i = ((c * d + z * stride[0] + a) * h + yy * stride[1] + b) * w + xx * stride[2] + e
-                                    if bestIndex < 0 || x.data[i] > best { best = x.data[i]; bestIndex = i }
+                                    if bestIndex < 0 || Self.replaces(x.data[i], best) { best = x.data[i]; bestIndex = i }
                                 }
                             }
                         }

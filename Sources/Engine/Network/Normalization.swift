@@ -69,10 +69,10 @@ public struct InstanceNorm3d: Sendable {
             let out = SharedPointer(isp.baseAddress!)
             Parallel.forEach(channels) { c in
                 let p = buf.base + c * plane
-                let m = Float(Reductions.sum(p, count: plane) / Double(plane))
+                let m = Reductions.mean(p, count: plane)
                 let sq = Reductions.squaredDeviation(p, mean: m, count: plane)
                 let s = Float(1 / (sq / Double(plane) + eps).squareRoot())
-                for i in 0..<plane { p[i] = (p[i] - m) * s }
+                for i in 0..<plane { p[i] = m.deviation(p[i]) * s }
                 out[c] = s
             }
         }
@@ -86,11 +86,10 @@ public struct InstanceNorm3d: Sendable {
         let gamma = scale
         Parallel.forEach(channels) { c in
             let gp = g.base + c * plane, np = n.base + c * plane
-            let sumG = Reductions.sum(gp, count: plane)
-            let sumGN = Reductions.dot(gp, np, count: plane)
-            let meanG = Float(sumG / Double(plane)), meanGN = Float(sumGN / Double(plane))
+            let meanG = Reductions.mean(gp, count: plane)
+            let meanGN = Float(Reductions.dot(gp, np, count: plane) / Double(plane))
             let k = gamma[c] * inverseStd[c]
-            for i in 0..<plane { gp[i] = k * (gp[i] - meanG - np[i] * meanGN) }
+            for i in 0..<plane { gp[i] = k * (meanG.deviation(gp[i]) - np[i] * meanGN) }
         }
     }
 

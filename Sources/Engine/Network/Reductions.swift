@@ -46,25 +46,65 @@ enum Reductions {
         return total
     }
 
-    /// Σ (a[i] − mean)², with the shift applied in Float before squaring.
-    static func squaredDeviation(_ a: UnsafePointer<Float>, mean: Float, count: Int) -> Double {
+    /// Mean of a[0..<count], accurate even when the values sit far from zero relative to their
+    /// spread (instance-norm inputs often do): a first pass finds a rough mean, a second adds the
+    /// deviations from it, which are small and so lose little to Float lanes.
+    static func mean(_ a: UnsafePointer<Float>, count: Int) -> SplitMean {
+        let rough = Float(sum(a, count: count) / Double(count))
+        let shift = SplitMean(rough)
+        return SplitMean(Double(rough) + accumulate(a, count: count) { d in shift.deviation(d) } / Double(count))
+    }
+
+    /// Σ (a[i] − mean)².
+    static func squaredDeviation(_ a: UnsafePointer<Float>, mean: SplitMean, count: Int) -> Double {
+        accumulate(a, count: count) { x in let d = mean.deviation(x); return d * d }
+    }
+
+    /// Σ term(a[i]), terms added in Float lanes within blocks and blocks added in Double.
+    @inline(__always)
+    private static func accumulate(_ a: UnsafePointer<Float>, count: Int,
+                                   _ term: (SIMD8<Float>) -> SIMD8<Float>) -> Double {
         var total = 0.0
         var start = 0
-        let m = SIMD8<Float>(repeating: mean)
         while start < count {
             let end = min(start + block, count)
             var lanes = SIMD8<Float>()
             var i = start
             while i + 8 <= end {
-                let d = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self) - m
-                lanes += d * d
+                lanes += term(UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self))
                 i += 8
             }
             var partial = Double(lanes.sum())
-            while i < end { let d = a[i] - mean; partial += Double(d * d); i += 1 }
+            while i < end { partial += Double(term(SIMD8(repeating: a[i]))[0]); i += 1 }
             total += partial
             start = end
         }
         return total
     }
+}
+
+/// A Double mean carried as two Floats, hi + lo, so that x − mean can be formed in Float
+/// without rounding the mean first: x − hi is exact when x is near hi (Sterbenz), and
+/// subtracting lo then rounds only relative to the small deviation. Rounding the mean to one
+/// Float would shift every deviation by up to half an ulp of the mean, which the division by a
+/// small standard deviation turns into a large relative error.
+struct SplitMean: Sendable {
+    let hi: Float
+    let lo: Float
+
+    init(_ value: Double) {
+        hi = Float(value)
+        lo = Float(value - Double(hi))
+    }
+
+    init(_ value: Float) {
+        hi = value
+        lo = 0
+    }
+
+    @inline(__always)
+    func deviation(_ x: Float) -> Float { (x - hi) - lo }
+
+    @inline(__always)
+    func deviation(_ x: SIMD8<Float>) -> SIMD8<Float> { (x - SIMD8(repeating: hi)) - SIMD8(repeating: lo) }
 }

@@ -13,9 +13,15 @@ loads the weights into MONAI's BasicUNet in float64 and writes attribution/<vari
                    it (riemann_trapezoid halves the end weights, riemann_left/right drop an end),
                    so it is computed in plain torch from the same forward function.
   ig_gauss_legendre Captum IntegratedGradients(method="gausslegendre", n_steps=20)
+  ig_official_float32, ig_gauss_legendre_float32
+                   the same two integrals computed by PyTorch in float32, the precision Swift
+                   computes in. On the instance-norm model the zero-baseline end of the path is
+                   ill-conditioned (exact max-pool ties, near-kink activations), so float32
+                   PyTorch itself lands about 1e-3 from the float64 integral; metadata records
+                   that distance (<name>_float32_error) so tests can hold Swift to it.
   small_input, small_mask, small_ig_official, small_target, small_baseline_target
                    a single-window input (no overlap) for the completeness check
-Metadata: target_class.
+Metadata: target_class, ig_official_float32_error, ig_gauss_legendre_float32_error.
 
 The forward function is the Agg2Exp target under the official per-window semantics
 (METHOD.md 1.2) with the fixed mask M: F(x) = sum over windows w of sum_{v in w, M(v) = c} z_c^w(v),
@@ -99,6 +105,10 @@ def make(variant: str, network_dir: str) -> None:
     c = int(counts[1:].argmax()) + 1
     forward = window_target(net, roi, overlap, c, mask)
     zeros = torch.zeros_like(x)
+    net32 = build_basic_unet(doc["arguments"]).float().eval()
+    net32.load_state_dict({k: v.float() for k, v in net.state_dict().items()})
+    forward32 = window_target(net32, roi, overlap, c, mask)
+    x32 = x.float()
     out = {
         "input": x[0], "mask": mask.int(),
         "gradient": Saliency(forward).attribute(x, abs=False)[0],
@@ -106,7 +116,14 @@ def make(variant: str, network_dir: str) -> None:
         "ig_official": official_ig(forward, x, zeros)[0],
         "ig_gauss_legendre": IntegratedGradients(forward).attribute(
             x, baselines=zeros, n_steps=STEPS, method="gausslegendre")[0],
+        "ig_official_float32": official_ig(forward32, x32, torch.zeros_like(x32))[0],
+        "ig_gauss_legendre_float32": IntegratedGradients(forward32).attribute(
+            x32, baselines=torch.zeros_like(x32), n_steps=STEPS, method="gausslegendre")[0],
     }
+    metadata = {"target_class": str(c)}
+    for name in ("ig_official", "ig_gauss_legendre"):
+        reference, single = out[name], out[f"{name}_float32"].double()
+        metadata[f"{name}_float32_error"] = repr(((single - reference).norm() / reference.norm()).item())
     # Single window: the input fits in the ROI, so the per-window target equals the stitched one.
     gen = torch.Generator().manual_seed(5)
     small = torch.rand(1, 1, roi[0], roi[1], roi[2] - 4, generator=gen, dtype=torch.float64)
@@ -121,10 +138,12 @@ def make(variant: str, network_dir: str) -> None:
                 "small_ig_official": official_ig(small_forward, small, torch.zeros_like(small))[0],
                 "small_target": torch.tensor([t, t0])})
     out = {k: (v.float() if v.is_floating_point() else v).contiguous() for k, v in out.items()}
-    save_file(out, os.path.join(HERE, f"{variant}.safetensors"), metadata={"target_class": str(c)})
+    save_file(out, os.path.join(HERE, f"{variant}.safetensors"), metadata=metadata)
     delta = out["small_ig_official"].double().sum().item() - (t - t0)
     print(f"{variant}: target class {c}, voxels {int(counts[c])}, small IG completeness "
-          f"delta {delta:.4g} of T(x) - T(0) = {t - t0:.4g}")
+          f"delta {delta:.4g} of T(x) - T(0) = {t - t0:.4g}; float32 IG relative L2 from float64: "
+          f"official {metadata['ig_official_float32_error']}, "
+          f"Gauss-Legendre {metadata['ig_gauss_legendre_float32_error']}")
 
 
 if __name__ == "__main__":
