@@ -23,7 +23,7 @@ let package = Package(
 
         .target(name: "Engine", dependencies: ["CNifti", "COpenBLAS"]),
         .target(name: "Explorer", dependencies: ["Engine"]),
-        .target(name: "Terminal", dependencies: ["CNCurses", "Explorer"]),
+        .target(name: "Terminal", dependencies: ["CNCurses", "Engine", "Explorer"]),
         .executableTarget(name: "agg2exp", dependencies: [
             "Engine", "Explorer", "Terminal",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -35,7 +35,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "ExplorerTests", dependencies: ["Explorer", "Engine", "TestSupport"],
                     resources: [.copy("Snapshots")]),
-        .testTarget(name: "TerminalTests", dependencies: ["Terminal", "CNCurses", "Explorer"],
+        .testTarget(name: "TerminalTests", dependencies: ["Terminal", "CNCurses", "Engine", "Explorer"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "CLITests", dependencies: ["Engine", "TestSupport"]),
     ],

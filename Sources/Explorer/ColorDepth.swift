@@ -1,3 +1,5 @@
+import Engine
+
 /// How many colours the terminal can show. Rendering degrades in this order.
 public enum ColorDepth: String, Sendable, CaseIterable {
     case trueColor = "truecolor"

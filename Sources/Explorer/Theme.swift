@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 
 /// A colour map: evenly spaced stops, sampled by linear interpolation through a 256-entry table.

@@ -1,3 +1,4 @@
+import Engine
 import Explorer
 
 /// Decides colour depth and character set from the environment, the locale and what curses

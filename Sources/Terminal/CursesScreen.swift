@@ -1,4 +1,5 @@
 import CNCurses
+import Engine
 import Explorer
 #if canImport(Glibc)
 import Glibc

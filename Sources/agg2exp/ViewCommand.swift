@@ -103,7 +103,7 @@ struct ScanOptions: ParsableArguments {
         if let namesPath {
             let table = try LabelTable.load(namesPath)
             names.merge(table.names) { _, new in new }
-            for (l, c) in table.colors { colors[l] = RGB(c.r, c.g, c.b) }
+            colors = table.colors
         }
         let scene = Scene(scanPath: scanPath, ct: ct, labels: map, labelSource: labelPath.map { "file \($0)" } ?? "",
                           labelNames: names, labelColors: colors)

@@ -26,7 +26,7 @@ final class LabelTableTests: XCTestCase {
             """)
         let t = try LabelTable.load(path)
         XCTAssertEqual(t.names, [0: "Clear Label", 1: "spleen", 12: "inferior vena cava"])
-        XCTAssertEqual(t.colors[12], LabelTable.RGB(10, 200, 30))
+        XCTAssertEqual(t.colors[12], RGB(10, 200, 30))
         XCTAssertEqual(t.name(for: 12), "inferior vena cava")
         XCTAssertEqual(t.name(for: 7), "label 7")
     }
@@ -41,7 +41,7 @@ final class LabelTableTests: XCTestCase {
             """)
         let t = try LabelTable.load(path)
         XCTAssertEqual(t.names, [0: "Background", 5: "liver_left", 42: "kidney_right"])
-        XCTAssertEqual(t.colors[5], LabelTable.RGB(221, 130, 101))
+        XCTAssertEqual(t.colors[5], RGB(221, 130, 101))
     }
 
     func testJSON() throws {

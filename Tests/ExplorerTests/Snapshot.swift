@@ -1,6 +1,7 @@
+import Engine
+import Explorer
 import Foundation
 import XCTest
-import Explorer
 
 /// Golden-file snapshots of a rendered grid: the glyph layer, then (optionally) a style layer with
 /// one code per cell and a legend of the colours as the given colour depth displays them.

@@ -1,7 +1,8 @@
-import XCTest
 import CNCurses
+import Engine
 import Explorer
 import Terminal
+import XCTest
 
 final class CapabilityTests: XCTestCase {
     private func detect(_ env: [String: String], codeset: String = "UTF-8", colors: Int = 256,

@@ -2,18 +2,6 @@ import Foundation
 
 /// Names (and optional display colours) of the labels in a segmentation.
 public struct LabelTable: Sendable, Equatable {
-    public struct RGB: Sendable, Equatable, Hashable {
-        public var r: UInt8
-        public var g: UInt8
-        public var b: UInt8
-
-        public init(_ r: UInt8, _ g: UInt8, _ b: UInt8) {
-            self.r = r
-            self.g = g
-            self.b = b
-        }
-    }
-
     public var names: [Int32: String]
     public var colors: [Int32: RGB]
 
