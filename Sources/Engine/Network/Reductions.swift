@@ -28,22 +28,7 @@ enum Reductions {
 
     /// Σ a[i].
     static func sum(_ a: UnsafePointer<Float>, count: Int) -> Double {
-        var total = 0.0
-        var start = 0
-        while start < count {
-            let end = min(start + block, count)
-            var lanes = SIMD8<Float>()
-            var i = start
-            while i + 8 <= end {
-                lanes += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
-                i += 8
-            }
-            var partial = Double(lanes.sum())
-            while i < end { partial += Double(a[i]); i += 1 }
-            total += partial
-            start = end
-        }
-        return total
+        accumulate(a, count: count) { $0 }
     }
 
     /// Mean of a[0..<count], accurate even when the values sit far from zero relative to their
@@ -51,7 +36,7 @@ enum Reductions {
     /// deviations from it, which are small and so lose little to Float lanes.
     static func mean(_ a: UnsafePointer<Float>, count: Int) -> SplitMean {
         let rough = Float(sum(a, count: count) / Double(count))
-        let shift = SplitMean(rough)
+        let shift = SplitMean(Double(rough))
         return SplitMean(Double(rough) + accumulate(a, count: count) { d in shift.deviation(d) } / Double(count))
     }
 
@@ -95,11 +80,6 @@ struct SplitMean: Sendable {
     init(_ value: Double) {
         hi = Float(value)
         lo = Float(value - Double(hi))
-    }
-
-    init(_ value: Float) {
-        hi = value
-        lo = 0
     }
 
     @inline(__always)
