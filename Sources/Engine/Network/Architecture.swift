@@ -51,7 +51,9 @@ public protocol NetworkArchitecture: Sendable {
     static var name: String { get }
     /// Parses `arguments` exactly as the MONAI constructor would read them (same names, same
     /// defaults); throws for invalid values and for options this engine does not implement.
-    init(arguments: [String: JSONValue]) throws(ArchitectureError)
+    /// `monaiVersion` is model.json's `monai_version`, for behaviour that changed between MONAI
+    /// releases with identical weights.
+    init(arguments: [String: JSONValue], monaiVersion: MONAIVersion?) throws(ArchitectureError)
     var inputChannels: Int { get }
     var outputChannels: Int { get }
     /// Every floating-point state_dict entry with its shape, in module order.
@@ -60,8 +62,20 @@ public protocol NetworkArchitecture: Sendable {
     var classifierWeightKey: String { get }
     /// Why a sliding-window ROI cannot be used with this network, or nil when it can.
     func roiProblem(_ roiSize: [Int]) -> String?
+    /// Integer state_dict buffers a file may carry or omit (they are recomputed), with the values
+    /// they must hold.
+    var optionalIntegerBuffers: [(key: String, shape: [Int], values: [Int])] { get }
     /// Builds the network; `parameters` holds every key of `parameterShapes` with that shape.
     func build(parameters: [String: [Float]]) -> any SegmentationNetwork
+}
+
+extension NetworkArchitecture {
+    /// The constructor as the current MONAI reads it.
+    public init(arguments: [String: JSONValue]) throws(ArchitectureError) {
+        try self.init(arguments: arguments, monaiVersion: nil)
+    }
+
+    public var optionalIntegerBuffers: [(key: String, shape: [Int], values: [Int])] { [] }
 }
 
 /// A network with weights: logits for one window and the input gradient of a scalar of them.
@@ -78,7 +92,7 @@ public protocol SegmentationNetwork: Sendable {
 
 /// The architectures model.json may name.
 public enum NetworkArchitectures {
-    public static let all: [any NetworkArchitecture.Type] = [BasicUNetArchitecture.self]
+    public static let all: [any NetworkArchitecture.Type] = [BasicUNetArchitecture.self, SwinUNETRArchitecture.self]
 
     public static func named(_ name: String) -> (any NetworkArchitecture.Type)? {
         all.first { $0.name == name }
@@ -184,15 +198,6 @@ struct NormSpec: Sendable, Equatable {
             throw ArchitectureError("normalisation '\(name)' is not supported (supported: instance, batch, none)")
         }
         eps = Float(try MONAILayerSpec.number(args, "eps", default: 1e-5, what: "\(name) norm"))
-    }
-
-    /// State-dict entries of a norm layer with `channels` features under `prefix`.
-    func parameterShapes(prefix: String, channels: Int) -> [(key: String, shape: [Int])] {
-        guard kind != .none else { return [] }
-        var out: [(key: String, shape: [Int])] = []
-        if affine { out += [("\(prefix).weight", [channels]), ("\(prefix).bias", [channels])] }
-        if runningStatistics { out += [("\(prefix).running_mean", [channels]), ("\(prefix).running_var", [channels])] }
-        return out
     }
 }
 

@@ -13,7 +13,7 @@ import Foundation
 /// (`upcat_i.convs`); `final_conv` 1×1×1 Conv3d. Each TwoConv block is `conv_j.conv` then
 /// `conv_j.adn` with N (norm), D (dropout), A (activation) in that order. UpCat halves the
 /// channels in the upsampling except `upcat_1` (`halves=False`).
-public struct BasicUNetArchitecture: NetworkArchitecture {
+public struct BasicUNetArchitecture: ModuleTreeArchitecture {
     public static let name = "BasicUNet"
 
     public let inputChannels: Int
@@ -23,7 +23,7 @@ public struct BasicUNetArchitecture: NetworkArchitecture {
     let activation: ActivationSpec
     let norm: NormSpec
 
-    public init(arguments: [String: JSONValue]) throws(ArchitectureError) {
+    public init(arguments: [String: JSONValue], monaiVersion: MONAIVersion?) throws(ArchitectureError) {
         let known: Set<String> = ["spatial_dims", "in_channels", "out_channels", "features", "act", "norm",
                                   "bias", "dropout", "upsample"]
         if let bad = arguments.keys.sorted().first(where: { !known.contains($0) }) {
@@ -87,27 +87,6 @@ public struct BasicUNetArchitecture: NetworkArchitecture {
                 (2, f[2], f[2] / 2, f[1], f[1]), (1, f[1], f[1], f[0], f[5])]
     }
 
-    public var parameterShapes: [(key: String, shape: [Int])] {
-        var out: [(key: String, shape: [Int])] = []
-        func block(_ b: (prefix: String, in: Int, out: Int)) {
-            out.append(("\(b.prefix).conv.weight", [b.out, b.in, 3, 3, 3]))
-            if bias { out.append(("\(b.prefix).conv.bias", [b.out])) }
-            out += norm.parameterShapes(prefix: "\(b.prefix).adn.N", channels: b.out)
-            if case .prelu(let n) = activation.kind { out.append(("\(b.prefix).adn.A.weight", [n])) }
-        }
-        let all = blocks
-        for b in all.prefix(10) { block(b) }
-        for (i, u) in ups.enumerated() {
-            out.append(("upcat_\(u.level).upsample.deconv.weight", [u.in, u.up, 2, 2, 2]))
-            out.append(("upcat_\(u.level).upsample.deconv.bias", [u.up]))
-            block(all[10 + 2 * i])
-            block(all[11 + 2 * i])
-        }
-        out.append(("final_conv.weight", [outputChannels, features[5], 1, 1, 1]))
-        out.append(("final_conv.bias", [outputChannels]))
-        return out
-    }
-
     public var classifierWeightKey: String { "final_conv.weight" }
 
     public func roiProblem(_ roiSize: [Int]) -> String? {
@@ -117,175 +96,73 @@ public struct BasicUNetArchitecture: NetworkArchitecture {
         return nil
     }
 
-    public func build(parameters p: [String: [Float]]) -> any SegmentationNetwork {
-        func adn(_ b: (prefix: String, in: Int, out: Int)) -> ConvADN {
-            let conv = Conv3d(inChannels: b.in, outChannels: b.out,
-                              geometry: ConvGeometry(kernel: [3, 3, 3], padding: [1, 1, 1]),
-                              weight: p["\(b.prefix).conv.weight"]!, bias: bias ? p["\(b.prefix).conv.bias"]! : nil)
-            let n = "\(b.prefix).adn.N"
-            let normLayer: ConvADN.Norm
-            if norm.kind == .none {
-                normLayer = .none
-            } else if !norm.runningStatistics {
-                normLayer = .statistics(InstanceNorm3d(channels: b.out, eps: norm.eps,
-                                                       weight: norm.affine ? p["\(n).weight"]! : nil,
-                                                       bias: norm.affine ? p["\(n).bias"]! : nil))
-            } else {
-                normLayer = .running(BatchNorm3d(channels: b.out, eps: norm.eps,
-                                                 weight: norm.affine ? p["\(n).weight"]! : nil,
-                                                 bias: norm.affine ? p["\(n).bias"]! : nil,
-                                                 runningMean: p["\(n).running_mean"]!,
-                                                 runningVar: p["\(n).running_var"]!))
-            }
-            let act: Activation
-            switch activation.kind {
-            case .none: act = .identity
-            case .relu: act = .relu
-            case .leakyReLU(let s): act = .leakyReLU(negativeSlope: s)
-            case .prelu: act = .prelu(weights: p["\(b.prefix).adn.A.weight"]!)
-            }
-            return ConvADN(conv: conv, norm: normLayer, activation: act)
+    /// The module tree; `scope` names every tensor by its MONAI state_dict key.
+    func makeNetwork(_ scope: ParameterScope) -> any SegmentationNetwork {
+        func convolution(_ scope: ParameterScope, _ cin: Int, _ cout: Int) -> ConvADN {
+            ConvADN(conv: Conv3d(scope["conv"], in: cin, out: cout,
+                                 geometry: ConvGeometry(kernel: [3, 3, 3], padding: [1, 1, 1]), bias: bias),
+                    norm: ConvADN.Norm(norm, scope["adn"]["N"], channels: cout),
+                    activation: Activation(activation, scope["adn"]["A"]))
         }
-        let convs = blocks.map(adn)
-        func two(_ i: Int) -> TwoConv { TwoConv(conv0: convs[2 * i], conv1: convs[2 * i + 1]) }
-        let upsamplers = ups.map { u in
-            ConvTranspose3d(inChannels: u.in, outChannels: u.up,
-                            geometry: ConvGeometry(kernel: [2, 2, 2], stride: [2, 2, 2]),
-                            weight: p["upcat_\(u.level).upsample.deconv.weight"]!,
-                            bias: p["upcat_\(u.level).upsample.deconv.bias"]!)
+        func twoConv(_ scope: ParameterScope, _ cin: Int, _ cout: Int) -> TwoConv {
+            TwoConv(conv0: convolution(scope["conv_0"], cin, cout), conv1: convolution(scope["conv_1"], cout, cout))
         }
-        return BasicUNet(encoder: (0..<5).map(two), upsamplers: upsamplers, decoder: (5..<9).map(two),
-                         finalConv: Conv3d(inChannels: features[5], outChannels: outputChannels,
-                                           geometry: ConvGeometry(kernel: [1, 1, 1]),
-                                           weight: p["final_conv.weight"]!, bias: p["final_conv.bias"]!))
+        let f = features
+        let encoder = [twoConv(scope["conv_0"], inputChannels, f[0])]
+            + (1...4).map { twoConv(scope["down_\($0)"]["convs"], f[$0 - 1], f[$0]) }
+        let decoder = ups.map { u in
+            UpCat(deconv: ConvTranspose3d(scope["upcat_\(u.level)"]["upsample"]["deconv"], in: u.in, out: u.up,
+                                          geometry: ConvGeometry(kernel: [2, 2, 2], stride: [2, 2, 2]), bias: true),
+                  convs: twoConv(scope["upcat_\(u.level)"]["convs"], u.cat + u.up, u.out))
+        }
+        let finalConv = Conv3d(scope["final_conv"], in: f[5], out: outputChannels,
+                               geometry: ConvGeometry(kernel: [1, 1, 1]), bias: true)
+        return BasicUNet(encoder: encoder, decoder: decoder, finalConv: finalConv)
     }
 }
 
-/// A BasicUNet with weights. Built by `BasicUNetArchitecture.build`.
-///
-/// The gradient pass keeps, per Convolution block, one float per output element (x̂ or the
-/// convolution output), and the max-pool argmax indices; everything else is freed as soon as
-/// the forward pass has used it. Weight gradients are never formed.
-public struct BasicUNet: SegmentationNetwork {
-    /// conv_0, down_1 … down_4 (TwoConv parts).
+/// MONAI `TwoConv`: two `Convolution` blocks with 3×3×3 kernels and padding 1.
+struct TwoConv: Sendable {
+    let conv0: ConvADN
+    let conv1: ConvADN
+
+    func run(_ inputs: [Var], _ g: Graph) -> Var {
+        g.convADN([g.convADN(inputs, conv0)], conv1)
+    }
+}
+
+/// MONAI `UpCat` with deconvolution upsampling: deconvolve, replicate-pad to the skip's size,
+/// then TwoConv over cat([skip, upsampled]).
+struct UpCat: Sendable {
+    let deconv: ConvTranspose3d
+    let convs: TwoConv
+
+    func run(_ x: Var, skip: Var, _ g: Graph) -> Var {
+        let up = g.replicatePadEnd(g.deconv(x, deconv), to: skip.value.spatial)
+        return convs.run([skip, up], g)
+    }
+}
+
+/// A BasicUNet with weights. Built by `BasicUNetArchitecture`. The gradient pass keeps, per
+/// Convolution block, one float per output element and, per pooling, the argmax indices.
+public struct BasicUNet: TapedNetwork {
+    /// conv_0, down_1 … down_4.
     let encoder: [TwoConv]
-    /// upcat_4 … upcat_1 deconvolutions.
-    let upsamplers: [ConvTranspose3d]
-    /// upcat_4 … upcat_1 TwoConv parts.
-    let decoder: [TwoConv]
+    /// upcat_4 … upcat_1.
+    let decoder: [UpCat]
     let finalConv: Conv3d
     private let pool = MaxPool3d(kernel: [2, 2, 2])
 
-    public func forward(_ input: Tensor) -> Tensor {
-        var skips: [FeatureMap] = []
-        var h = encoder[0].forward([FeatureMap(input)])
+    func run(_ input: Var, _ g: Graph) -> Var {
+        var skips: [Var] = []
+        var h = encoder[0].run([input], g)
         for level in 1..<5 {
             skips.append(h)
-            h = encoder[level].forward([maxPool(h).output])
+            h = encoder[level].run([g.maxPool(h, pool)], g)
         }
-        for level in 0..<4 {
-            let skip = skips.removeLast()
-            let up = upsample(h, level: level, to: skip.spatial)
-            h = decoder[level].forward([skip, up])
+        for up in decoder {
+            h = up.run(h, skip: skips.removeLast(), g)
         }
-        return pointwise(h)
-    }
-
-    public func forward(_ input: Tensor, outputGradient: (Tensor) throws -> Tensor?) rethrows
-        -> (logits: Tensor, inputGradient: Tensor?) {
-        // Forward, recording what the backward pass needs.
-        var encoderSaved: [[ConvADN.Saved]] = []
-        var poolIndices: [(indices: [Int32], inputShape: [Int])] = []
-        var skips: [FeatureMap] = []
-        var (h, saved) = encoder[0].forwardSaving([FeatureMap(input)])
-        encoderSaved.append(saved)
-        for level in 1..<5 {
-            skips.append(h)
-            let (pooled, indices) = maxPool(h)
-            poolIndices.append((indices, h.shape))
-            (h, saved) = encoder[level].forwardSaving([pooled])
-            encoderSaved.append(saved)
-        }
-        var decoderSaved: [[ConvADN.Saved]] = []
-        var upShapes: [(deconvOutput: [Int], skipChannels: Int, bottomShape: [Int])] = []
-        for level in 0..<4 {
-            let skip = skips.removeLast()
-            let bottom = h.shape
-            let up = upsample(h, level: level, to: skip.spatial)
-            upShapes.append((upsamplers[level].outputShape(bottom), skip.channels, bottom))
-            (h, saved) = decoder[level].forwardSaving([skip, up])
-            decoderSaved.append(saved)
-        }
-        let decoded = h.spatial
-        let logits = pointwise(h)
-        h = FeatureMap(shape: [0, 0, 0, 0])
-        guard let dLogits = try outputGradient(logits) else { return (logits, nil) }
-        precondition(dLogits.shape == logits.shape, "output gradient must have the logits' shape")
-
-        // Backward to the input only.
-        var g = FeatureMap(shape: [finalConv.inChannels] + decoded)
-        var dl = dLogits
-        dl.data.withUnsafeMutableBufferPointer {
-            finalConv.backwardInput(outputGradient: $0.baseAddress!, inputSize: decoded, inputGradients: [g.slab])
-        }
-        var skipGradients: [FeatureMap] = []
-        for level in (0..<4).reversed() {
-            let shapes = upShapes[level]
-            let parts = decoder[level].backward(g, saved: decoderSaved.removeLast(),
-                                                inputChannels: [shapes.skipChannels, upsamplers[level].outChannels],
-                                                inputSize: g.spatial)
-            skipGradients.append(parts[0])
-            var gUp = parts[1]
-            if gUp.spatial != Array(shapes.deconvOutput[1...]) {
-                gUp = FeatureMap(ChannelOps.replicatePadEndBackward(gUp.tensor, inputShape: shapes.deconvOutput))
-            }
-            g = FeatureMap(shape: shapes.bottomShape)
-            upsamplers[level].backwardInput(outputGradient: gUp.pointer, outputSize: Array(shapes.deconvOutput[1...]),
-                                            inputGradient: g.pointer)
-        }
-        for level in (1..<5).reversed() {
-            let pooledGradient = encoder[level].backward(g, saved: encoderSaved.removeLast(),
-                                                         inputChannels: [encoder[level].conv0.conv.inChannels],
-                                                         inputSize: g.spatial)[0]
-            let (indices, inputShape) = poolIndices.removeLast()
-            g = FeatureMap(shape: inputShape)
-            var idx = indices
-            idx.withUnsafeMutableBufferPointer {
-                pool.backward(outputGradient: pooledGradient.pointer, indices: $0.baseAddress!,
-                              outputShape: pooledGradient.shape, inputGradient: g.pointer, inputShape: inputShape)
-            }
-            g.add(skipGradients.removeLast())
-        }
-        let dInput = encoder[0].backward(g, saved: encoderSaved.removeLast(), inputChannels: [input.shape[0]],
-                                         inputSize: Array(input.shape[1...]))[0]
-        return (logits, dInput.tensor)
-    }
-
-    private func maxPool(_ x: FeatureMap) -> (output: FeatureMap, indices: [Int32]) {
-        let out = FeatureMap(shape: pool.outputShape(x.shape))
-        var indices = [Int32](repeating: 0, count: out.count)
-        indices.withUnsafeMutableBufferPointer {
-            pool.forward(input: x.pointer, inputShape: x.shape, output: out.pointer, indices: $0.baseAddress!)
-        }
-        return (out, indices)
-    }
-
-    /// Deconvolution, then MONAI's replicate padding at the end of any axis where the skip
-    /// connection is one larger (odd sizes before pooling).
-    private func upsample(_ x: FeatureMap, level: Int, to size: [Int]) -> FeatureMap {
-        let deconv = upsamplers[level]
-        let out = FeatureMap(shape: deconv.outputShape(x.shape))
-        deconv.forward(input: x.pointer, inputSize: x.spatial, output: out.pointer)
-        if out.spatial == size { return out }
-        return FeatureMap(ChannelOps.replicatePadEnd(out.tensor, to: size))
-    }
-
-    private func pointwise(_ x: FeatureMap) -> Tensor {
-        var logits = Tensor(zeros: [finalConv.outChannels] + x.spatial)
-        logits.data.withUnsafeMutableBufferPointer {
-            finalConv.forward(inputs: [x.slab], inputSize: x.spatial,
-                              outputs: [ChannelSlab(pointer: $0.baseAddress!, channels: finalConv.outChannels)])
-        }
-        return logits
+        return g.conv([h], finalConv)
     }
 }

@@ -58,9 +58,6 @@ public struct Conv3d: Sendable {
     public let weight: [Float]
     /// [Cout], or nil for `bias=False`.
     public let bias: [Float]?
-    /// [Cin, Cout, kD, kH, kW] with every kernel reversed: the weight of the adjoint convolution.
-    private let flippedWeight: [Float]
-
     /// Upper bound on one worker's column buffer. Small enough to stay in the last-level cache
     /// while sgemm consumes it; the total is far below the 256 MB limit for any layer.
     static let columnBudgetBytes = 4 << 20
@@ -73,16 +70,6 @@ public struct Conv3d: Sendable {
         self.geometry = geometry
         self.weight = weight
         self.bias = bias
-        let kv = geometry.kernelVolume
-        var flipped = [Float](repeating: 0, count: weight.count)
-        for co in 0..<outChannels {
-            for ci in 0..<inChannels {
-                for t in 0..<kv {
-                    flipped[(ci * outChannels + co) * kv + (kv - 1 - t)] = weight[(co * inChannels + ci) * kv + t]
-                }
-            }
-        }
-        self.flippedWeight = flipped
     }
 
     /// Output shape [Cout, D', H', W'] for an input shape [Cin, D, H, W].
@@ -222,7 +209,7 @@ public struct Conv3d: Sendable {
         // smaller (the first layer of a network has Cin = 1 and Cout = 16 or more).
         if g.stride == [1, 1, 1] && adjointPadding.allSatisfy({ $0 >= 0 }) && inChannels >= outChannels {
             let adjoint = ConvGeometry(kernel: g.kernel, stride: [1, 1, 1], padding: adjointPadding)
-            flippedWeight.withUnsafeBufferPointer { w in
+            flippedWeight().withUnsafeBufferPointer { w in
                 Conv3d.correlate(inputs: [ChannelSlab(pointer: outputGradient, channels: outChannels)],
                                  inputSize: outSize, outputs: inputGradients, weight: w.baseAddress!,
                                  bias: nil, cin: outChannels, cout: inChannels, geometry: adjoint)
@@ -235,6 +222,22 @@ public struct Conv3d: Sendable {
                                       geometry: g)
             }
         }
+    }
+
+    /// [Cin, Cout, kD, kH, kW] with every kernel reversed: the weight of the adjoint convolution.
+    /// Built per call (it costs one pass over the weights) so that a module tree holds each
+    /// weight once.
+    private func flippedWeight() -> [Float] {
+        let kv = geometry.kernelVolume
+        var flipped = [Float](repeating: 0, count: weight.count)
+        for co in 0..<outChannels {
+            for ci in 0..<inChannels {
+                for t in 0..<kv {
+                    flipped[(ci * outChannels + co) * kv + (kv - 1 - t)] = weight[(co * inChannels + ci) * kv + t]
+                }
+            }
+        }
+        return flipped
     }
 
     /// Correlation y = W ⋆ x (+ b) by vol2col chunks and sgemm, chunks spread over the workers.

@@ -56,6 +56,8 @@ public struct ModelDescription: Sendable {
     public let preprocessing: PreprocessingConfig
     public let roiSize: [Int]
     public let overlap: Double
+    /// The MONAI release the weights were trained with, when model.json states it.
+    public let monaiVersion: MONAIVersion?
 
     /// Parses and validates model.json at `path`.
     public init(path: String) throws(ModelError) {
@@ -72,7 +74,8 @@ public struct ModelDescription: Sendable {
         } catch {
             throw fail("malformed JSON (\(Self.reason(error)))")
         }
-        let known: Set<String> = ["format", "architecture", "arguments", "classes", "preprocessing", "inference"]
+        let known: Set<String> = ["format", "architecture", "arguments", "classes", "preprocessing", "inference",
+                                  "monai_version"]
         if let bad = root.keys.sorted().first(where: { !known.contains($0) }) { throw fail("unknown key '\(bad)'") }
         guard let format = root["format"]?.string else { throw fail("missing \"format\": \"\(Self.format)\"") }
         guard format == Self.format else { throw fail("unsupported format '\(format)' (expected '\(Self.format)')") }
@@ -88,8 +91,19 @@ public struct ModelDescription: Sendable {
         case .object(let o)?: arguments = o
         default: throw fail("\"arguments\" must be an object")
         }
+        switch root["monai_version"] {
+        case nil:
+            monaiVersion = nil
+        case .string(let text)?:
+            guard let version = MONAIVersion(text) else {
+                throw fail("monai_version '\(text)' is not a version such as \"1.4.0\"")
+            }
+            monaiVersion = version
+        default:
+            throw fail("monai_version must be a string such as \"1.4.0\"")
+        }
         do {
-            architecture = try type.init(arguments: arguments)
+            architecture = try type.init(arguments: arguments, monaiVersion: monaiVersion)
         } catch {
             throw fail("\(name) arguments: \(error.message)")
         }
@@ -207,6 +221,14 @@ public enum ModelDirectory {
         }
         for key in file.floatingPointNames where !expectedKeys.contains(key) {
             problems.append("unexpected \(key) (found \(file.entries[key]!.shape))")
+        }
+        for buffer in description.architecture.optionalIntegerBuffers {
+            guard let entry = file.entries[buffer.key] else { continue }
+            if entry.isFloatingPoint || entry.shape != buffer.shape {
+                problems.append("\(buffer.key) must be an integer tensor of shape \(buffer.shape), found \(entry.dtype) \(entry.shape)")
+            } else if (try? file.integers(buffer.key)) != buffer.values {
+                problems.append("\(buffer.key) differs from the index MONAI computes for this window size")
+            }
         }
         guard problems.isEmpty else {
             throw ModelError(path: path, problem: "the tensors do not match \(type(of: description.architecture).name) "
