@@ -21,7 +21,10 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
 
-        .target(name: "Engine", dependencies: ["CNifti", "COpenBLAS"]),
+        // Translation-exact GEMM for convolutions (fused multiply-add chains in a fixed order).
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
+
+        .target(name: "Engine", dependencies: ["CNifti", "COpenBLAS", "CKernels"]),
         .target(name: "Explorer", dependencies: ["Engine"]),
         .target(name: "Terminal", dependencies: ["CNCurses", "Engine", "Explorer"]),
         .executableTarget(name: "agg2exp", dependencies: [

@@ -98,7 +98,7 @@ private func convolutionFLOPs(model: SegmentationModel) -> Double {
     return total
 }
 
-private func sgemmPeakGFLOPS() -> Double {
+func sgemmPeakGFLOPS() -> Double {
     let n = 1024
     let a = [Float](repeating: 0.5, count: n * n)
     let seconds = networkMedianSeconds(3) {
@@ -112,14 +112,14 @@ private func sgemmPeakGFLOPS() -> Double {
 }
 
 /// VmHWM from /proc/self/status: the process's peak resident set so far.
-private func peakRSSMegabytes() -> Double {
+func peakRSSMegabytes() -> Double {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
           let kb = Double(line.split(separator: " ").dropFirst().first ?? "") else { return .nan }
     return kb / 1024
 }
 
-private func networkMedianSeconds(_ runs: Int, _ body: () throws -> Void) rethrows -> Double {
+func networkMedianSeconds(_ runs: Int, _ body: () throws -> Void) rethrows -> Double {
     try body()
     var times: [Double] = []
     for _ in 0..<runs {
@@ -130,7 +130,7 @@ private func networkMedianSeconds(_ runs: Int, _ body: () throws -> Void) rethro
     return times.sorted()[runs / 2]
 }
 
-private struct BenchmarkRNG {
+struct BenchmarkRNG {
     var state: UInt64
     mutating func uniform(_ lo: Float, _ hi: Float) -> Float {
         state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407

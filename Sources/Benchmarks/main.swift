@@ -1,4 +1,5 @@
-// Usage: Benchmarks [volume|network] [runs]. Without an argument every group runs.
+// Usage: Benchmarks [volume|network|swin] [runs]. Without an argument the volume and network groups run.
 let group = CommandLine.arguments.dropFirst().first
 if group == nil || group == "volume" { runVolumeBenchmarks() }
 if group == nil || group == "network" { runNetworkBenchmarks() }
+if group == "swin" { runSwinBenchmarks() }

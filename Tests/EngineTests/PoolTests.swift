@@ -17,18 +17,18 @@ final class PoolTests: XCTestCase {
         XCTAssertEqual(MaxPool3d(kernel: [2, 2, 2]).outputShape([1, 5, 5, 5]), [1, 2, 2, 2])
     }
 
-    /// Values within float32 rounding of each other tie, and the first one wins as on PyTorch's
-    /// exact ties; a real gap (1e-4) still wins; NaN and infinities keep their order.
-    func testMaxPoolTiesWithinRounding() {
+    /// Exact ties keep the first element and any larger value wins, however close, as in
+    /// PyTorch; NaN wins and infinities keep their order.
+    func testMaxPoolTiesAreExact() {
         let pool = MaxPool3d(kernel: [2, 1, 1])
         func chosen(_ a: Float, _ b: Float) -> Int32 {
             pool.forward(Tensor(shape: [1, 2, 1, 1], data: [a, b])).indices[0]
         }
         let a: Float = 2.0917232
-        XCTAssertEqual(chosen(a, a.nextUp.nextUp.nextUp.nextUp), 0, "4 ulps apart: a tie")
-        XCTAssertEqual(chosen(-6.599684, -6.5996847), 0, "either order")
-        XCTAssertEqual(chosen(2.0917232, 2.0919232), 1, "1e-4 apart: the larger wins")
-        XCTAssertEqual(chosen(0, 1e-30), 1, "tiny values are compared relative to their size")
+        XCTAssertEqual(chosen(a, a), 0, "an exact tie: the first wins")
+        XCTAssertEqual(chosen(a, a.nextUp), 1, "one ulp larger wins")
+        XCTAssertEqual(chosen(a.nextUp, a), 0)
+        XCTAssertEqual(chosen(0, 1e-30), 1)
         XCTAssertEqual(chosen(-.infinity, -3), 1)
         XCTAssertEqual(chosen(3, .infinity), 1)
         XCTAssertEqual(chosen(.infinity, .infinity), 0)

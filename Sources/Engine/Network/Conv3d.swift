@@ -1,4 +1,4 @@
-import COpenBLAS
+import CKernels
 import Foundation
 
 /// Kernel size, stride and zero padding of a 3-D convolution, per spatial axis (D, H, W).
@@ -44,12 +44,12 @@ struct ChannelSlab {
 /// Shapes: input x [Cin, D, H, W] → output y [Cout, D', H', W'] with D' = ⌊(D + 2p − k)/s⌋ + 1.
 /// Weight [Cout, Cin, kD, kH, kW] (PyTorch layout), bias [Cout].
 ///
-/// The fast path lowers the convolution to `cblas_sgemm` on vol2col column chunks: each worker
-/// fills a column buffer of at most `columnBudgetBytes` and multiplies it by the weight matrix
-/// [Cout, Cin·kD·kH·kW] straight into the output. The backward pass to the input of a stride-1
-/// convolution is itself a stride-1 convolution of the output gradient with the spatially flipped,
-/// channel-transposed kernel, so it reuses the same path when Cin ≥ Cout; other cases use
-/// sgemm + col2vol.
+/// The fast path lowers the convolution to a product on vol2col column chunks: each worker fills a
+/// column buffer of at most `columnBudgetBytes` and multiplies it by the weight matrix
+/// [Cout, Cin·kD·kH·kW] straight into the output with `ck_gemm_exact` (CKernels), whose outputs
+/// are translation-exact. The backward pass to the input of a stride-1 convolution is itself a
+/// stride-1 convolution of the output gradient with the spatially flipped, channel-transposed
+/// kernel, so it reuses the same path when Cin ≥ Cout; other cases use the product + col2vol.
 public struct Conv3d: Sendable {
     public let inChannels: Int
     public let outChannels: Int
@@ -253,7 +253,11 @@ public struct Conv3d: Sendable {
         let pointwise = g.isPointwise && inputs.count == 1
         let sameSize = g.stride == [1, 1, 1] && outSize == inputSize
         // Columns per chunk: bounded by the buffer budget, and at least a few hundred so that
-        // each sgemm call has enough work to amortise its packing.
+        // each product has enough work to amortise its setup. The product is `ck_gemm_exact`, whose
+        // every output is one fused multiply-add chain over (input channel, tap) in a fixed order:
+        // an output depends only on its receptive field and the weights, never on its position,
+        // chunk or worker (identical patches give bitwise-identical outputs, so max-pool ties stay
+        // exact, as in PyTorch).
         let budgetColumns = max(256, columnBudgetBytes / (4 * kdim))
         let chunk = pointwise ? max(1024, (n + Parallel.workerCount - 1) / Parallel.workerCount) : budgetColumns
         let chunkCount = (n + chunk - 1) / chunk
@@ -272,10 +276,10 @@ public struct Conv3d: Sendable {
                 if let columns {
                     if sameSize {
                         shiftedVol2col(inputs: inputsShared, size: inputSize, geometry: g,
-                                       columnStart: n0, columnCount: nc, into: columns)
+                                       columnStart: n0, columnCount: nc, rowStride: nc, into: columns)
                     } else {
                         vol2col(inputs: inputsShared, inputSize: inputSize, outputSize: outSize, geometry: g,
-                                columnStart: n0, columnCount: nc, into: columns)
+                                columnStart: n0, columnCount: nc, rowStride: nc, into: columns)
                     }
                     (bMatrix, ldb) = (UnsafePointer(columns), nc)
                 } else {
@@ -283,10 +287,8 @@ public struct Conv3d: Sendable {
                 }
                 var row = 0
                 for (out, channels) in outputsShared {
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                                Int32(channels), Int32(nc), Int32(kdim), 1,
-                                w.base + row * kdim, Int32(kdim), bMatrix, Int32(ldb),
-                                0, out.base + n0, Int32(n))
+                    ck_gemm_exact(Int32(channels), Int32(nc), Int32(kdim), w.base + row * kdim, Int32(kdim),
+                                  bMatrix, Int32(ldb), out.base + n0, Int32(n))
                     if let b {
                         for co in 0..<channels {
                             let bv = b[row + co]
@@ -304,7 +306,7 @@ public struct Conv3d: Sendable {
     /// voxel n reads input voxel n + shift(tap), so each column row is one contiguous copy of the
     /// input, after which the taps that fall outside the volume are zeroed row by row.
     private static func shiftedVol2col(inputs: [(SharedPointer<Float>, Int)], size: [Int], geometry g: ConvGeometry,
-                                       columnStart: Int, columnCount nc: Int,
+                                       columnStart: Int, columnCount nc: Int, rowStride: Int,
                                        into columns: UnsafeMutablePointer<Float>) {
         let (d, h, w) = (size[0], size[1], size[2])
         let plane = d * h * w
@@ -320,7 +322,7 @@ public struct Conv3d: Sendable {
                         let dy = b - g.padding[1]
                         for c in 0..<g.kernel[2] {
                             let dx = c - g.padding[2]
-                            let dst = columns + rowIndex * nc
+                            let dst = columns + rowIndex * rowStride
                             rowIndex += 1
                             // Copy the part of [start + shift, start + shift + nc) inside the buffer.
                             let shift = (dz * h + dy) * w + dx
@@ -354,10 +356,10 @@ public struct Conv3d: Sendable {
         }
     }
 
-    /// Fills `columns` [Cin·kD·kH·kW, columnCount] with the input patches of output positions
+    /// Fills `columns` [Cin·kD·kH·kW rows of `rowStride`] with the input patches of output positions
     /// columnStart ..< columnStart + columnCount (flat over D', H', W'); out-of-volume taps are 0.
     private static func vol2col(inputs: [(SharedPointer<Float>, Int)], inputSize: [Int], outputSize: [Int],
-                                geometry g: ConvGeometry, columnStart: Int, columnCount: Int,
+                                geometry g: ConvGeometry, columnStart: Int, columnCount: Int, rowStride: Int,
                                 into columns: UnsafeMutablePointer<Float>) {
         let (d, h, wd) = (inputSize[0], inputSize[1], inputSize[2])
         let (oh, ow) = (outputSize[1], outputSize[2])
@@ -374,7 +376,7 @@ public struct Conv3d: Sendable {
                 for a in 0..<kd {
                     for b in 0..<kh {
                         for c in 0..<kw {
-                            let dstRow = columns + rowIndex * columnCount
+                            let dstRow = columns + rowIndex * rowStride
                             rowIndex += 1
                             for r in firstRow...lastRow {
                                 let rowStart = r * ow
@@ -422,7 +424,10 @@ public struct Conv3d: Sendable {
         let kdim = cin * kv
         for slab in inputGradients { slab.pointer.update(repeating: 0, count: slab.channels * plane) }
         guard n > 0 else { return }
-        let chunk = max(256, columnBudgetBytes * Parallel.workerCount / (4 * kdim))
+        // The chunk does not depend on the worker count, so neither does the order in which a voxel
+        // receives its contributions; columns are exact (ck_gemm_exact), but a voxel whose outputs
+        // straddle a chunk boundary adds them in another order than an interior one.
+        let chunk = max(256, columnBudgetBytes * 2 / (4 * kdim))
         let columns = UnsafeMutablePointer<Float>.allocate(capacity: kdim * min(chunk, n))
         defer { columns.deallocate() }
         let channelTargets: [SharedPointer<Float>] = inputGradients.flatMap { slab in
@@ -430,7 +435,11 @@ public struct Conv3d: Sendable {
         }
         let col = SharedPointer(columns)
         let dy = SharedPointer(outputGradient)
-        let w = SharedPointer(UnsafeMutablePointer(mutating: weight))
+        // Wᵀ [Cin·k³, Cout], so that dcol = Wᵀ·dy is a plain row-major product.
+        let transposed = UnsafeMutablePointer<Float>.allocate(capacity: kdim * cout)
+        defer { transposed.deallocate() }
+        for co in 0..<cout { for r in 0..<kdim { transposed[r * cout + co] = weight[co * kdim + r] } }
+        let wt = SharedPointer(transposed)
         let (d, h, wd) = (inputSize[0], inputSize[1], inputSize[2])
         let (oh, ow) = (outputSize[1], outputSize[2])
         var n0 = 0
@@ -438,10 +447,8 @@ public struct Conv3d: Sendable {
             let nc = min(chunk, n - n0)
             let start = n0
             Parallel.forEachBlock(nc, minimumPerWorker: 256) { cols in
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
-                            Int32(kdim), Int32(cols.count), Int32(cout), 1,
-                            w.base, Int32(kdim), dy.base + start + cols.lowerBound, Int32(n),
-                            0, col.base + cols.lowerBound, Int32(nc))
+                ck_gemm_exact(Int32(kdim), Int32(cols.count), Int32(cout), wt.base, Int32(cout),
+                              dy.base + start + cols.lowerBound, Int32(n), col.base + cols.lowerBound, Int32(nc))
             }
             Parallel.forEach(cin) { ci in
                 let dst = channelTargets[ci].base

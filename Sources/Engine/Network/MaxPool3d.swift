@@ -8,17 +8,12 @@ public struct MaxPool3d: Sendable {
     public let kernel: [Int]
     public let stride: [Int]
 
-    /// Relative gap below which two values are treated as a tie (a few float32 rounding steps
-    /// of a convolution output).
-    public static let tieTolerance: Float = 1e-6
-
-    /// Whether `v` replaces `best` as the window's maximum: NaN always wins, and a larger value
-    /// only when it is larger by more than the tie tolerance.
+    /// Whether `v` replaces `best` as the window's maximum, as PyTorch decides: NaN always wins,
+    /// otherwise only a strictly larger value, so exact ties keep the first element. Ties are
+    /// exact because convolutions are translation-exact (Conv3d).
     @inline(__always)
     static func replaces(_ v: Float, _ best: Float) -> Bool {
-        guard !v.isNaN else { return true }
-        guard v > best else { return false }
-        return v.isInfinite || best.isInfinite || v - best > tieTolerance * max(abs(v), abs(best))
+        v.isNaN || v > best
     }
 
     public init(kernel: [Int], stride: [Int]? = nil) {

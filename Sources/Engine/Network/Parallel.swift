@@ -1,6 +1,54 @@
 import COpenBLAS
 import Foundation
 
+/// How many workers the kernels use. By default the cores this process may run on: its CPU
+/// affinity mask, capped by a cgroup v2 CPU quota (`cpu.max`) when one is set, as a container or a
+/// SLURM job limits it. `set(_:)` (the CLI's `--threads N`) overrides it. Convolution outputs do not
+/// depend on the count (Conv3d is translation-exact).
+public enum ComputeThreads {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var chosen: Int?
+
+    /// Cores this process may use.
+    public static let available: Int = {
+        openblas_set_num_threads(1)
+        let affinity = affinityCount() ?? ProcessInfo.processInfo.activeProcessorCount
+        return max(1, min(affinity, cgroupQuota() ?? affinity))
+    }()
+
+    /// The worker count in use.
+    public static var current: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return chosen ?? available
+    }
+
+    /// Uses `count` workers from now on (at least 1); nil returns to `available`.
+    public static func set(_ count: Int?) {
+        _ = available
+        lock.lock()
+        chosen = count.map { max(1, $0) }
+        lock.unlock()
+    }
+
+    /// CPUs in the affinity mask (`Cpus_allowed` of /proc/self/status, comma-separated hex words).
+    static func affinityCount() -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") }) else { return nil }
+        let hex = line.dropFirst("Cpus_allowed:".count).trimmingCharacters(in: .whitespaces)
+        let count = hex.split(separator: ",").reduce(0) { $0 + (UInt64($1, radix: 16)?.nonzeroBitCount ?? 0) }
+        return count > 0 ? count : nil
+    }
+
+    /// ⌈quota / period⌉ from /sys/fs/cgroup/cpu.max ("max 100000" means no quota).
+    public static func cgroupQuota(cpuMax text: String? = try? String(contentsOfFile: "/sys/fs/cgroup/cpu.max",
+                                                                   encoding: .utf8)) -> Int? {
+        guard let parts = text?.split(whereSeparator: { $0 == " " || $0 == "\n" }), parts.count >= 2,
+              let quota = Double(parts[0]), let period = Double(parts[1]), quota > 0, period > 0 else { return nil }
+        return max(1, Int((quota / period).rounded(.up)))
+    }
+}
+
 /// Work splitting for the network kernels.
 ///
 /// All parallelism is done here, on `DispatchQueue.concurrentPerform`, and OpenBLAS runs
@@ -8,11 +56,8 @@ import Foundation
 /// column chunks, and two workers each owning a chunk keep both cores busy without OpenBLAS's own
 /// thread pool handing work back and forth on every call.
 enum Parallel {
-    /// Number of workers: one per active core.
-    static let workerCount: Int = {
-        openblas_set_num_threads(1)
-        return max(1, ProcessInfo.processInfo.activeProcessorCount)
-    }()
+    /// Number of workers (`ComputeThreads.current`).
+    static var workerCount: Int { ComputeThreads.current }
 
     /// Calls `body` for every index in `0..<count`, spread over the workers in contiguous blocks.
     /// `body` receives a range so that per-worker scratch buffers can be allocated once.
