@@ -33,7 +33,7 @@ public enum Figures {
     static func valueAxis(_ svg: inout SVGDocument, lo: Double, hi: Double, x0: Double, x1: Double,
                           top: Double, bottom: Double, title: String) {
         let ticks = niceTicks(lo: lo, hi: hi)
-        let step = ticks.count > 1 ? ticks[1] - ticks[0] : 1
+        let step = niceStep(lo: lo, hi: hi)
         for t in ticks {
             let x = x0 + (t - lo) / (hi - lo) * (x1 - x0)
             svg.line(x1: x, y1: top, x2: x, y2: bottom, stroke: grid)
@@ -93,7 +93,7 @@ public enum Figures {
             svg.rect(x: barX, y: top + gridH * (1 - t0 - 0.01), width: 14, height: gridH / 100 + 0.5, fill: heat(t0))
         }
         let ticks = niceTicks(lo: 0, hi: top1, count: 5)
-        let step = ticks.count > 1 ? ticks[1] - ticks[0] : 1
+        let step = niceStep(lo: 0, hi: top1, count: 5)
         for v in ticks where top1 > 0 {
             let y = top + gridH * (1 - (v / top1).squareRoot())
             svg.line(x1: barX + 14, y1: y, x2: barX + 18, y2: y, stroke: axisGrey)
@@ -220,13 +220,17 @@ public enum Figures {
         }
         let columns = min(4, panels.count)
         let rowsCount = (panels.count + columns - 1) / columns
-        let pw = 190.0, ph = 150.0, gapX = 52.0, gapY = 62.0, left = 56.0, top = 60.0
-        var svg = SVGDocument(width: left + Double(columns) * (pw + gapX), height: top + Double(rowsCount) * (ph + gapY) + 30)
-        svg.text("Outlier score vs Dice (IsolationForest per explained class, seed \(a.options.seed))", x: 12, y: 22,
-                 size: 15, bold: true)
-        svg.text("decision_function of the forest fitted on \((a.referenceSource as NSString).lastPathComponent); "
-                 + "lower = more anomalous, dashed line = outlier threshold 0; ρ = Spearman", x: 12, y: 40, size: 11,
-                 fill: axisGrey)
+        let single = panels.count == 1
+        let pw = single ? 420.0 : 190.0, ph = single ? 280.0 : 150.0
+        let gapX = 52.0, gapY = 62.0, left = 56.0, top = 92.0
+        var svg = SVGDocument(width: max(640, left + Double(columns) * (pw + gapX)),
+                              height: top + Double(rowsCount) * (ph + gapY) + 30)
+        svg.text("Outlier score vs Dice" + (single ? ": \(ClassNames.display(a.classes[0].target))" : " per explained class"),
+                 x: 12, y: 22, size: 15, bold: true)
+        svg.text("IsolationForest (\(a.options.trees) trees, seed \(a.options.seed)) fitted on "
+                 + (a.referenceSource as NSString).lastPathComponent, x: 12, y: 40, size: 11, fill: axisGrey)
+        svg.text("score = decision_function, lower = more anomalous; dashed line: outlier threshold 0; ρ: Spearman"
+                 + (mark.map { "; ○ scan \($0)" } ?? ""), x: 12, y: 56, size: 11, fill: axisGrey)
         let markRow = mark.flatMap { a.patients.firstIndex(of: $0) }
         for (i, p) in panels.enumerated() {
             let ox = left + Double(i % columns) * (pw + gapX), oy = top + Double(i / columns) * (ph + gapY)
@@ -239,7 +243,7 @@ public enum Figures {
             func py(_ v: Double) -> Double { oy + ph - (v - ylo) / (yhi - ylo) * ph }
             svg.rect(x: ox, y: oy, width: pw, height: ph, fill: RGB(0xFA, 0xFA, 0xFA), stroke: axisGrey, strokeWidth: 0.8)
             let xt = niceTicks(lo: xlo, hi: xhi, count: 3), yt = niceTicks(lo: ylo, hi: yhi, count: 3)
-            let xs1 = xt.count > 1 ? xt[1] - xt[0] : 1, ys1 = yt.count > 1 ? yt[1] - yt[0] : 1
+            let xs1 = niceStep(lo: xlo, hi: xhi, count: 3), ys1 = niceStep(lo: ylo, hi: yhi, count: 3)
             for t in xt {
                 svg.line(x1: px(t), y1: oy, x2: px(t), y2: oy + ph, stroke: grid)
                 svg.text(tickLabel(t, step: xs1), x: px(t), y: oy + ph + 13, size: 9, anchor: .middle, fill: axisGrey)
@@ -300,9 +304,8 @@ public enum Figures {
 
     /// The first tick at or above `v` (axes end on a labelled tick).
     static func niceCeiling(_ v: Double) -> Double {
-        let ticks = niceTicks(lo: 0, hi: v)
-        guard ticks.count > 1, let last = ticks.last else { return v }
-        return last >= v ? last : last + (ticks[1] - ticks[0])
+        guard v > 0, let last = niceTicks(lo: 0, hi: v).last else { return v }
+        return last >= v ? last : last + niceStep(lo: 0, hi: v)
     }
 
     /// A range widened by 6 % on each side (and made non-empty).

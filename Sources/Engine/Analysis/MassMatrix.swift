@@ -63,7 +63,7 @@ public struct MassMatrix: Sendable, Equatable {
         let short = columns.map(ClassNames.short)
         let cell = max(6, (short.map(\.count).max() ?? 0) + 1)
         let top = maximum
-        var out = "Global \(statistic.rawValue) mass (\(family.measure) columns) over \(scanCount) scans;"
+        var out = "Global \(statistic.rawValue) mass over \(scanCount) scans (…_\(family.measure) columns);"
             + " rows: explained class, columns: RoI\n"
         out += "".padded(labelWidth) + short.map { $0.leftPadded(cell) }.joined() + "\n"
         for (name, row) in zip(rows, values) {

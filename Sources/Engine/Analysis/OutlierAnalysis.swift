@@ -144,7 +144,9 @@ public struct OutlierAnalysis: Sendable {
             out += "mean score over \(classes.count) classes: most anomalous "
                 + order.prefix(top).map { patients[$0] + String(format: " %+.3f", ms[$0]!) }.joined(separator: ", ") + "\n"
         }
-        if hasDice, let r = meanSpearman { out += String(format: "Spearman ρ(mean score, mean Dice) = %+.3f\n", r) }
+        if classes.count > 1, hasDice, let r = meanSpearman {
+            out += String(format: "Spearman ρ(mean score, mean Dice) = %+.3f\n", r)
+        }
         if !hasDice { out += "no {class}_dice columns in \(scoredSource): no Dice correlation\n" }
         return out
     }

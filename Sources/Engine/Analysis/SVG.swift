@@ -86,17 +86,26 @@ public struct SVGDocument: Sendable {
     public static func textWidth(_ s: String, size: Double) -> Double { Double(s.count) * size * 0.55 }
 }
 
-/// "Nice" tick values covering lo…hi (1, 2, 5 × 10^k steps).
-public func niceTicks(lo: Double, hi: Double, count: Int = 5) -> [Double] {
-    guard hi > lo else { return [lo] }
+/// A "nice" tick step (1, 2, 2.5 or 5 × 10^k) giving about `count` intervals over lo…hi, and at
+/// least two ticks inside the range.
+public func niceStep(lo: Double, hi: Double, count: Int = 5) -> Double {
+    guard hi > lo else { return 1 }
     let raw = (hi - lo) / Double(max(1, count))
     let magnitude = Foundation.pow(10, (Foundation.log10(raw)).rounded(.down))
-    let step = [1.0, 2, 2.5, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
+    var step = [1.0, 2, 2.5, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
+    while ((hi / step).rounded(.down) - (lo / step).rounded(.up)) < 1 { step /= 2 }
+    return step
+}
+
+/// Multiples of `niceStep` inside lo…hi.
+public func niceTicks(lo: Double, hi: Double, count: Int = 5) -> [Double] {
+    guard hi > lo else { return [lo] }
+    let step = niceStep(lo: lo, hi: hi, count: count)
     var out: [Double] = []
-    var v = (lo / step).rounded(.up) * step
-    while v <= hi + step * 1e-9 {
-        out.append(abs(v) < step * 1e-9 ? 0 : v)
-        v += step
+    var k = (lo / step).rounded(.up)
+    while k * step <= hi + step * 1e-9 {
+        out.append(abs(k) < 1e-9 ? 0 : k * step)
+        k += 1
     }
     return out
 }
