@@ -117,8 +117,8 @@ public struct DependencyGraph: Sendable, Equatable {
     }
 
     /// Adjacency list: per explained class its incoming edges with weight and a bar scaled to
-    /// the largest weight.
-    public func adjacencyText(barWidth: Int = 24) -> String {
+    /// the largest weight; `scan(to, from)` adds one scan's own mass after each bar.
+    public func adjacencyText(barWidth: Int = 24, scan: ((String, String) -> Double?)? = nil) -> String {
         let top = edges.map(\.weight).max() ?? 0
         let classWidth = max(12, classes.map(\.count).max() ?? 0) + 1
         let fromWidth = max(12, edges.map(\.from.count).max() ?? 0) + 1
@@ -132,7 +132,10 @@ public struct DependencyGraph: Sendable, Equatable {
             for (n, e) in incoming.enumerated() {
                 let sign = e.family == .abs ? "" : (e.family == .pos ? " +" : " −")
                 out += (n == 0 ? c : "").padded(classWidth) + "← " + e.from.padded(fromWidth)
-                    + String(format: "%.3f", e.weight) + sign + " " + TextPlot.bar(top > 0 ? e.weight / top : 0, width: barWidth) + "\n"
+                    + String(format: "%.3f", e.weight) + sign + " "
+                out += (scan == nil ? TextPlot.bar(top > 0 ? e.weight / top : 0, width: barWidth)
+                        : TextPlot.bar(top > 0 ? e.weight / top : 0, width: barWidth).padded(barWidth)
+                            + (scan!(e.to, e.from).map { String(format: " scan %.3f", $0) } ?? " scan –")) + "\n"
             }
         }
         return out

@@ -57,17 +57,18 @@ public struct MassMatrix: Sendable, Equatable {
 
     /// Text heatmap: each cell is the value to three decimals and a shade glyph (√ scale against
     /// the largest value, so small masses stay visible next to large ones). RoI columns are
-    /// headed by short names with a legend underneath.
-    public func textHeatmap() -> String {
-        let labelWidth = max(15, rows.map(\.count).max() ?? 0) + 1
+    /// headed by short names with a legend underneath. `marked` rows get a `▶`; `extraRows`
+    /// (e.g. one scan's own masses) are printed under the matrix on the same columns.
+    public func textHeatmap(marked: Set<String> = [], extraRows: [(label: String, values: [Double?])] = []) -> String {
+        let labelWidth = max(15, (rows + extraRows.map(\.label)).map(\.count).max() ?? 0) + 1 + (marked.isEmpty ? 0 : 2)
         let short = columns.map(ClassNames.short)
         let cell = max(6, (short.map(\.count).max() ?? 0) + 1)
         let top = maximum
         var out = "Global \(statistic.rawValue) mass over \(scanCount) scans (…_\(family.measure) columns);"
             + " rows: explained class, columns: RoI\n"
         out += "".padded(labelWidth) + short.map { $0.leftPadded(cell) }.joined() + "\n"
-        for (name, row) in zip(rows, values) {
-            out += name.padded(labelWidth)
+        for (name, row) in zip(rows, values) + extraRows.map({ ($0.label, $0.values) }) {
+            out += ((marked.isEmpty ? "" : marked.contains(name) ? "▶ " : "  ") + name).padded(labelWidth)
             for v in row {
                 guard let v else { out += "–".leftPadded(cell); continue }
                 out += (TextPlot.decimal3(v) + String(TextPlot.shade(top > 0 ? (v / top).squareRoot() : 0)))

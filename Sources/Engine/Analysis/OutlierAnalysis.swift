@@ -118,8 +118,9 @@ public struct OutlierAnalysis: Sendable {
         return out
     }
 
-    /// The summary table: per class ρ(score, Dice), the most and the least anomalous scans.
-    public func text(top: Int = 3) -> String {
+    /// The summary table: per class ρ(score, Dice), the most and the least anomalous scans;
+    /// with `mark` (a scored patient id) also that scan's score and rank per class.
+    public func text(top: Int = 3, mark: String? = nil) -> String {
         let o = options
         var out = "IsolationForest per class (\(o.trees) trees, max_samples min(\(o.maxSamples), n), seed \(o.seed)); "
             + "fitted on \(referenceSource), scoring \(scoredSource) (\(patients.count) scans)\n"
@@ -128,12 +129,18 @@ public struct OutlierAnalysis: Sendable {
         func entry(_ p: Int, _ c: ClassResult) -> String {
             patients[p] + (c.scores[p].map { String(format: " %+.3f", $0) } ?? " n/a")
         }
+        if let mark, patients.contains(mark) { out += "\(mark) (rank)".padded(21) }
         out += "class".padded(width) + "fit  ρ(score,Dice)  most anomalous" + String(repeating: " ", count: 8 + 13 * (top - 1))
             + "least anomalous\n"
         for c in classes {
             let r = c.ranking
             let most = r.prefix(top).map { entry($0, c) }.joined(separator: ", ")
             let least = r.filter { c.scores[$0] != nil }.suffix(top).reversed().map { entry($0, c) }.joined(separator: ", ")
+            if let m = mark.flatMap({ patients.firstIndex(of: $0) }) {
+                let rank = (r.firstIndex(of: m) ?? 0) + 1
+                out += ((c.scores[m].map { String(format: "%+.3f", $0) } ?? "n/a").leftPadded(7)
+                        + " (\(rank)/\(patients.count))").padded(21)
+            }
             out += c.target.padded(width) + String(c.fittedScans).leftPadded(3)
                 + (c.spearman.map { String(format: "%+.3f", $0) } ?? "n/a").leftPadded(15) + "  "
                 + most.padded(22 + 13 * (top - 1)) + least + "\n"
