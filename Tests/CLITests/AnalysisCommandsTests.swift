@@ -69,6 +69,19 @@ final class AnalysisCommandsTests: XCTestCase {
         }
     }
 
+    func testGraphRejectsABadTopKAndSignedEdgesWithoutSignedColumns() throws {
+        let k = try runAgg2Exp(["graph", officialCSV.path, "--top-k", "0"])
+        XCTAssertEqual(k.status, 1)
+        XCTAssertTrue(k.stderr.contains("--top-k 0 must be at least 1"), k.stderr)
+        let both = try runAgg2Exp(["graph", officialCSV.path, "--top-k", "3", "--cumulative", "0.3"])
+        XCTAssertEqual(both.status, 64)
+        XCTAssertTrue(both.stderr.contains("give either --top-k or --cumulative, not both"), both.stderr)
+        let signed = try runAgg2Exp(["graph", officialCSV.path, "--sign", "both"])
+        XCTAssertEqual(signed.status, 1)
+        XCTAssertTrue(signed.stderr.contains("\(officialCSV.path): no {target}_explanation_in_{roi}_mass_pos columns"),
+                      signed.stderr)
+    }
+
     func testGroupsFileNamingUnknownClassesIsRejected() throws {
         let groups = try writeCSV(##"{"groups": {"organs": "#7F7F7F"}, "classes": {"heart": "organs", "liver": "organs"}}"##,
                                   "groups.json")
