@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages agg2exp builds against (idempotent; needs root or sudo).
 set -euo pipefail
-packages=(libncurses-dev libnifti-dev libopenblas-dev tmux pkg-config)
+packages=(libncurses-dev libnifti-dev libopenblas-dev tmux pkg-config graphviz librsvg2-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

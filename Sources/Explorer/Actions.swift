@@ -10,7 +10,7 @@ public enum Action: Hashable, Sendable {
     case adjustWindowWidth(Double), adjustWindowLevel(Double)
     case cycleLabelMode, cycleLabelOpacity
     case toggleHeatmap, cycleHeatmapOpacity, toggleSigned, cycleClipPercentile, toggleThreshold
-    case cycleProcessing, toggleBackground, toggleRankKey, toggleGlobal
+    case cycleProcessing, toggleBackground, toggleRankKey, toggleGlobal, cycleGlobalPage
     case nextMethod, previousMethod
     case targetUnderCrosshair, nextTarget, previousTarget
     case selectRow(Int), activateRow
@@ -104,12 +104,13 @@ public enum KeyTable {
         KeyBinding([.char("b")], .toggleBackground, "background row shown / hidden", group: "Explain"),
         KeyBinding([.char("r")], .toggleRankKey, "rank by mass / mean", group: "Explain"),
         KeyBinding([.char("g")], .toggleGlobal, "sidebar: this scan / global box plots", group: "Explain"),
+        KeyBinding([.char("G")], .cycleGlobalPage, "global analysis pages (G again: next)", group: "Explain"),
 
         KeyBinding([.char("e")], .export(ansi: false), "export text report (UTF-8)", group: "General",
                    hint: "export"),
         KeyBinding([.char("E")], .export(ansi: true), "export report with ANSI colours", group: "General"),
         KeyBinding([.char("?"), .function(1)], .toggleHelp, "this help", group: "General", hint: "help"),
-        KeyBinding([.escape], .cancel, "cancel computation / close help", group: "General"),
+        KeyBinding([.escape], .cancel, "cancel computation / close help or page", group: "General"),
         KeyBinding([.char("q")], .quit, "quit", group: "General", hint: "quit"),
     ]
 

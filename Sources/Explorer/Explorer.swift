@@ -71,6 +71,7 @@ public struct ViewState: Equatable, Sendable {
     public var helpVisible = false
     public var helpPage = 0
     public var showGlobal = false
+    public var globalPage: GlobalPage?
     public var message: StatusMessage?
 
     public init(crosshair: [Int]) { self.crosshair = crosshair }
@@ -282,6 +283,8 @@ public struct Explorer: Sendable {
             state.showGlobal.toggle()
             state.selectedRow = 0
             return .redraw
+        case .cycleGlobalPage:
+            return cycleGlobalPage()
         case .toggleRankKey:
             state.rankKey = state.rankKey == .mass ? .mean : .mass
             return .redraw
@@ -328,6 +331,7 @@ public struct Explorer: Sendable {
             return .redraw
         case .cancel:
             if state.helpVisible { state.helpVisible = false; return .redraw }
+            if state.globalPage != nil { state.globalPage = nil; return .redraw }
             return progress == nil ? .none : .cancelComputation
         case .quit:
             return .quit

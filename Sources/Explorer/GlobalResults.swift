@@ -5,10 +5,13 @@ import Engine
 public struct GlobalResults: Sendable {
     public let source: String
     public let table: ResultsTable
+    /// The dataset-level analyses shown on the global pages.
+    public let analyses: GlobalAnalyses
 
     public init(table: ResultsTable, source: String) {
         self.table = table
         self.source = source
+        self.analyses = GlobalAnalyses(table: table, source: source)
     }
 
     public static func load(path: String) throws -> GlobalResults {

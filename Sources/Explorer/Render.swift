@@ -37,6 +37,7 @@ extension Explorer {
         drawSidebar(into: &grid, rect: layout.sidebar)
         drawStatus(into: &grid, rect: layout.status)
         drawHints(into: &grid, rect: layout.hints)
+        if let page = state.globalPage { drawGlobalPage(page, into: &grid) }
         if state.helpVisible { drawHelp(into: &grid) }
         return grid
     }

@@ -16,6 +16,11 @@ struct Agg2Exp: ParsableCommand {
             ExplainCommand.self,
             AggregateCommand.self,
             EvaluateCommand.self,
+            MatrixCommand.self,
+            GraphCommand.self,
+            ContextCommand.self,
+            ClusterCommand.self,
+            OutliersCommand.self,
         ],
         defaultSubcommand: ViewCommand.self)
 }
