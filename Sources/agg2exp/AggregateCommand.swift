@@ -42,7 +42,10 @@ struct AggregateCommand: ParsableCommand {
         guard !scans.isEmpty else { throw ValidationError("give at least one scan") }
     }
 
+    @OptionGroup var compute: ThreadsOption
+
     func run() throws {
+        compute.apply()
         let kind: AttributionMethodKind = try choice(method, "--method")
         let attributionOptions = try options.attributionOptions()
         let methodImpl = try AttributionMethods.make(kind, options: attributionOptions)

@@ -51,7 +51,10 @@ struct EvaluateCommand: ParsableCommand {
         var seconds: Double
     }
 
+    @OptionGroup var compute: ThreadsOption
+
     func run() throws {
+        compute.apply()
         let kinds: [AttributionMethodKind] = try methods.split(separator: ",").map { try choice(String($0), "--methods") }
         let attributionOptions = try options.attributionOptions()
         let impls = try kinds.map { try AttributionMethods.make($0, options: attributionOptions) }

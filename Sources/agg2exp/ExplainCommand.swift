@@ -192,7 +192,10 @@ struct ExplainCommand: ParsableCommand {
     @Option(help: "Write one row in the official results schema.")
     var csv: String?
 
+    @OptionGroup var compute: ThreadsOption
+
     func run() throws {
+        compute.apply()
         let kind: AttributionMethodKind = try choice(method, "--method")
         let attributionOptions = try options.attributionOptions()
         let methodImpl = try AttributionMethods.make(kind, options: attributionOptions)

@@ -21,7 +21,10 @@ struct SegmentCommand: ParsableCommand {
     @Option(name: .long, help: "Output label map (.nii or .nii.gz), written atomically.")
     var out: String
 
+    @OptionGroup var compute: ThreadsOption
+
     func run() throws {
+        compute.apply()
         guard let directory = model ?? SampleData.modelDirectory else {
             throw ValidationError("no --model given and SampleData/model was not found (set AGG2EXP_SAMPLE_DATA)")
         }

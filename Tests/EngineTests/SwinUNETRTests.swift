@@ -252,6 +252,13 @@ final class SwinUNETRTests: XCTestCase {
         let loaded = try SegmentationModel.load(directory: dir)
         let (_, labels) = try loaded.predict(loaded.preprocess(try NIfTI.readVolume(scan)))
         XCTAssertEqual(try NIfTI.readLabelMap(out + "/seg.nii.gz").labels, labels.labels)
+        // One worker gives the same labels (convolutions are translation-exact); 0 is refused.
+        let single = try runAgg2Exp(["segment", scan, "--model", dir, "--out", out + "/seg1.nii.gz", "--threads", "1"])
+        XCTAssertEqual(single.status, 0, single.stderr)
+        XCTAssertEqual(try NIfTI.readLabelMap(out + "/seg1.nii.gz").labels, labels.labels)
+        let refused = try runAgg2Exp(["segment", scan, "--model", dir, "--out", out + "/seg0.nii.gz", "--threads", "0"])
+        XCTAssertEqual(refused.status, 64)
+        XCTAssertTrue(refused.stderr.contains("--threads must be between 1 and 1024"), refused.stderr)
         let explain = try runAgg2Exp(["explain", scan, "--model", dir, "--target", "target", "--method", "gradient",
                                       "--json", out + "/ranking.json"])
         XCTAssertEqual(explain.status, 0, explain.stderr)
