@@ -42,6 +42,17 @@ static void gemm_scalar(int m, int n, int k, const float *a, int lda, const floa
     }
 TILE(1) TILE(2) TILE(3) TILE(4) TILE(5) TILE(6)
 
+/// The columns past the last whole 16-column block, with hardware fused multiply-adds.
+__attribute__((target("avx2,fma"))) static void tail_fma(int m, int n, int k, const float *a, int lda,
+                                                         const float *b, int ldb, float *c, int ldc) {
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            float acc = 0.0f;
+            for (int p = 0; p < k; p++) acc = __builtin_fmaf(a[(long)i * lda + p], b[(long)p * ldb + j], acc);
+            c[(long)i * ldc + j] = acc;
+        }
+}
+
 typedef void (*tile_fn)(int, const float *, int, const float *, int, float *, int);
 
 __attribute__((target("avx2,fma"))) static void gemm_avx2(int m, int n, int k, const float *a, int lda,
@@ -54,7 +65,7 @@ __attribute__((target("avx2,fma"))) static void gemm_avx2(int m, int n, int k, c
             int rows = m - i < 6 ? m - i : 6;
             tiles[rows](k, a + (long)i * lda, lda, b + j, ldb, c + (long)i * ldc + j, ldc);
         }
-    if (full < n) gemm_scalar(m, n - full, k, a, lda, b + full, ldb, c + full, ldc);
+    if (full < n) tail_fma(m, n - full, k, a, lda, b + full, ldb, c + full, ldc);
 }
 
 static int has_avx2_fma(void) {

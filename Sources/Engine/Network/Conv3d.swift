@@ -258,8 +258,10 @@ public struct Conv3d: Sendable {
         // an output depends only on its receptive field and the weights, never on its position,
         // chunk or worker (identical patches give bitwise-identical outputs, so max-pool ties stay
         // exact, as in PyTorch).
-        let budgetColumns = max(256, columnBudgetBytes / (4 * kdim))
-        let chunk = pointwise ? max(1024, (n + Parallel.workerCount - 1) / Parallel.workerCount) : budgetColumns
+        // Whole 16-column tiles except in the last chunk.
+        let budgetColumns = max(256, columnBudgetBytes / (4 * kdim)) / 16 * 16
+        let chunk = pointwise ? max(1024, (n + Parallel.workerCount - 1) / Parallel.workerCount + 15) / 16 * 16
+            : budgetColumns
         let chunkCount = (n + chunk - 1) / chunk
         let inputsShared = inputs.map { (SharedPointer($0.pointer), $0.channels) }
         let outputsShared = outputs.map { (SharedPointer($0.pointer), $0.channels) }
