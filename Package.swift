@@ -35,7 +35,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "ExplorerTests", dependencies: ["Explorer", "Engine", "TestSupport"],
                     resources: [.copy("Snapshots")]),
-        .testTarget(name: "TerminalTests", dependencies: ["Terminal", "CNCurses", "Engine", "Explorer"],
+        .testTarget(name: "TerminalTests", dependencies: ["Terminal", "CNCurses", "Engine", "Explorer", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "CLITests", dependencies: ["Engine", "TestSupport"]),
     ],

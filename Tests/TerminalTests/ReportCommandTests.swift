@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// `agg2exp report` runs without a terminal and writes the same report the explorer exports.
@@ -17,7 +18,7 @@ final class ReportCommandTests: XCTestCase {
     }
 
     private func run(_ args: [String], in dir: URL) throws -> (status: Int32, out: String, err: String) {
-        guard let binary else { throw XCTSkip("agg2exp binary not built next to the tests") }
+        guard let binary else { throw missingPrerequisite("agg2exp binary not built next to the tests") }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args

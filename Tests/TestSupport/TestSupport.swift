@@ -173,6 +173,21 @@ public struct RawNIfTI {
 
 // MARK: - The built executable
 
+/// Where a test needs the built binary or tmux: a skip on a developer machine, but a failure when
+/// `AGG2EXP_REQUIRE_BINARY=1` (set by CI), so a broken build cannot pass as skipped tests.
+public func missingPrerequisite(_ reason: String) -> Error {
+    if ProcessInfo.processInfo.environment["AGG2EXP_REQUIRE_BINARY"] == "1" {
+        return MissingPrerequisite(reason: reason)
+    }
+    return XCTSkip(reason)
+}
+
+/// A prerequisite that CI requires is absent.
+public struct MissingPrerequisite: Error, CustomStringConvertible {
+    public let reason: String
+    public var description: String { "required in CI (AGG2EXP_REQUIRE_BINARY=1): \(reason)" }
+}
+
 /// The `agg2exp` binary built alongside the tests (same build directory), if present.
 public func agg2expExecutable() -> URL? {
     // On Linux the test runner is itself an executable in the build directory.
@@ -195,7 +210,7 @@ public func agg2expExecutable() -> URL? {
 public func runAgg2Exp(_ arguments: [String], environment: [String: String] = [:]) throws
     -> (status: Int32, stdout: String, stderr: String) {
     guard let exe = agg2expExecutable() else {
-        throw XCTSkip("agg2exp executable not built (run `swift build --product agg2exp` first)")
+        throw missingPrerequisite("agg2exp executable not built (run `swift build --product agg2exp` first)")
     }
     let process = Process()
     process.executableURL = exe
