@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include "cnifti.h"
 
 struct cnifti_image { nifti_image *nim; };
@@ -237,18 +240,34 @@ static int write_common(const char *path, const int64_t dims[3], const double af
         nifti_image_free(nim);
         return -1;
     }
+    /* libnifti prints its own write errors on stderr; the caller reports them in one line, so
+     * stderr is muted during the write and errno (EFBIG, ENOSPC) is kept for the caller. */
+    fflush(stderr);
+    int saved_stderr = dup(2);
+    int devnull = open("/dev/null", O_WRONLY);
+    if (saved_stderr >= 0 && devnull >= 0) dup2(devnull, 2);
+    if (devnull >= 0) close(devnull);
+    errno = 0;
     nifti_image_write(nim);
+    int write_errno = errno;
+    fflush(stderr);
+    if (saved_stderr >= 0) { dup2(saved_stderr, 2); close(saved_stderr); }
     nifti_image_free(nim);
 
     /* libnifti's writer returns nothing; re-read to confirm the whole file made it to disk. */
     nifti_image *check = nifti_image_read(path, 0);
-    if (!check) { snprintf(err, err_len, "the written file cannot be read back"); return -1; }
+    if (!check) {
+        snprintf(err, err_len, "the written file cannot be read back");
+        errno = write_errno;
+        return -1;
+    }
     int64_t expected = check->iname_offset + check->nvox * check->nbyper;
     nifti_image_free(check);
     int64_t got = stored_length(path);
     if (got < expected) {
         snprintf(err, err_len, "the written file is incomplete (%lld of %lld bytes)", (long long)(got < 0 ? 0 : got),
                  (long long)expected);
+        errno = write_errno;
         return -1;
     }
     return 0;

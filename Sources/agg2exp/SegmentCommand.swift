@@ -21,11 +21,15 @@ struct SegmentCommand: ParsableCommand {
     @Option(name: .long, help: "Output label map (.nii or .nii.gz), written atomically.")
     var out: String
 
+    @OptionGroup var resources: ResourceOptions
+
     func run() throws {
         guard let directory = model ?? SampleData.modelDirectory else {
-            throw ValidationError("no --model given and SampleData/model was not found (set AGG2EXP_SAMPLE_DATA)")
+            throw DataError("no --model given and SampleData/model was not found (set AGG2EXP_SAMPLE_DATA)")
         }
+        try Preflight.output(out, inputs: [scan], extensions: [".nii", ".nii.gz"])
         let segmentation = try SegmentationModel.load(directory: directory)
+        try Preflight.check(scan: scan, model: segmentation, resources: resources)
         let input = segmentation.preprocess(try NIfTI.readVolume(scan))
         var progress: ProgressHandler?
         if isatty(2) == 1 {
