@@ -89,13 +89,22 @@ int cnifti_load(cnifti_image *img) {
     gzbuffer(f, 1u << 17);
     int ok = gzseek(f, nim->iname_offset, SEEK_SET) == nim->iname_offset;
     int64_t total = 0;
+    int zerr = Z_OK;
     while (ok && total < nbytes) {
         int64_t want = nbytes - total;
         int got = gzread(f, buf + total, (unsigned)(want > (1 << 30) ? (1 << 30) : want));
-        if (got <= 0) break;
+        if (got <= 0) { gzerror(f, &zerr); break; }
         total += got;
     }
+    /* Reading on to the end of the stream makes zlib check the gzip CRC and length trailer. */
+    if (ok && total == nbytes && gzdirect(f) == 0) {
+        char tail[4096];
+        int got;
+        while ((got = gzread(f, tail, sizeof tail)) > 0) {}
+        if (got < 0) gzerror(f, &zerr);
+    }
     gzclose(f);
+    if (zerr == Z_DATA_ERROR || zerr == Z_STREAM_ERROR) { free(buf); return -3; }
     if (!ok || total < nbytes) { free(buf); return -1; }
     if (nim->byteorder != nifti_short_order() && nim->swapsize > 1)
         nifti_swap_Nbytes(nim->nvox * (nim->nbyper / nim->swapsize), nim->swapsize, buf);

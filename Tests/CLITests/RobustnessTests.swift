@@ -289,6 +289,27 @@ final class RobustnessTests: XCTestCase {
         }
     }
 
+    func testGzipProblemsHaveTheirOwnMessages() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let scan = try writeScan(dir)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: scan))
+        // gzip data under a .nii name.
+        let misnamed = dir + "/gz.nii"
+        try bytes.write(to: URL(fileURLWithPath: misnamed))
+        try assertFails(["info", misnamed], status: 1,
+                        message: "error: \(misnamed): holds gzip-compressed data but its name ends in .nii (expected .nii.gz)",
+                        in: dir)
+        // A flipped byte in the CRC trailer, and one in the middle of the deflate stream.
+        for (name, offset) in [("crc.nii.gz", bytes.count - 6), ("stream.nii.gz", bytes.count / 2)] {
+            var broken = bytes
+            broken[offset] ^= 0xFF
+            let path = dir + "/" + name
+            try broken.write(to: URL(fileURLWithPath: path))
+            try assertFails(["info", path], status: 1,
+                            message: "error: \(path): the gzip data is corrupt (CRC or stream error)", in: dir)
+        }
+    }
+
     func testNonFiniteValuesInAResultsCSVAreErrors() throws {
         let dir = try makeTemporaryDirectory(self)
         let csv = dir + "/r.csv"

@@ -58,6 +58,8 @@ public struct NIfTIError: Error, CustomStringConvertible, Equatable, Sendable {
         case writeFailed(String)
         case invalidHeader(String)
         case invalidGeometry(String)
+        case corruptCompression
+        case gzipInPlainFile
     }
 
     public let path: String
@@ -85,6 +87,8 @@ public struct NIfTIError: Error, CustomStringConvertible, Equatable, Sendable {
         case .writeFailed(let why): problem = "cannot write NIfTI file: \(why)"
         case .invalidHeader(let why): problem = "invalid header: \(why)"
         case .invalidGeometry(let why): problem = "unsupported geometry: \(why)"
+        case .corruptCompression: problem = "the gzip data is corrupt (CRC or stream error)"
+        case .gzipInPlainFile: problem = "holds gzip-compressed data but its name ends in .nii (expected .nii.gz)"
         }
         return "\(path): \(problem)"
     }
@@ -254,8 +258,10 @@ public enum NIfTI {
     }
 
     private static func load(_ image: OpaquePointer, path: String) throws {
-        guard cnifti_load(image) == 0 else {
-            throw NIfTIError(path: path, kind: .truncated("voxel data is incomplete or corrupt"))
+        switch cnifti_load(image) {
+        case 0: return
+        case -3: throw NIfTIError(path: path, kind: .corruptCompression)
+        default: throw NIfTIError(path: path, kind: .truncated("voxel data is incomplete or corrupt"))
         }
     }
 
@@ -267,6 +273,7 @@ public enum NIfTI {
             if case .missing = FileChecks.kind(path) { throw NIfTIError(path: path, kind: .notFound) }
             throw NIfTIError(path: path, kind: .unreadable(error.problem))
         }
+        if !path.hasSuffix(".gz"), startsWithGzipMagic(path) { throw NIfTIError(path: path, kind: .gzipInPlainFile) }
         let version = try checkRawHeader(path)
         cnifti_set_quiet(1)
         var h = cnifti_header()
@@ -279,6 +286,13 @@ public enum NIfTI {
             cnifti_close(image)
             throw error
         }
+    }
+
+    /// True when the file begins with the gzip magic bytes 1f 8b.
+    private static func startsWithGzipMagic(_ path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        return (try? handle.read(upToCount: 2)) == Data([0x1F, 0x8B])
     }
 
     /// Checks size, magic, dims and datatype on the raw bytes so each problem gets its own error
