@@ -29,6 +29,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "Benchmarks", dependencies: ["Engine"]),
+        // libFuzzer harnesses of the file readers (scripts/fuzz.sh); a plain build replays inputs.
+        .executableTarget(name: "Fuzz", dependencies: ["Engine"]),
 
         .target(name: "TestSupport", dependencies: ["Engine"], path: "Tests/TestSupport"),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "CNifti", "COpenBLAS", "TestSupport"],

@@ -82,16 +82,26 @@ int cnifti_load(cnifti_image *img) {
     struct stat st;
     if (!is_gz(nim->iname) && stat(nim->iname, &st) == 0 && (int64_t)st.st_size < nim->iname_offset + nbytes)
         return -1;
-    char *buf = malloc(nbytes > 0 ? (size_t)nbytes : 1);
-    if (!buf) return -1;
     gzFile f = gzopen(nim->iname, "rb");
-    if (!f) { free(buf); return -1; }
+    if (!f) return -1;
     gzbuffer(f, 1u << 17);
     int ok = gzseek(f, nim->iname_offset, SEEK_SET) == nim->iname_offset;
+    /* The buffer grows with the data actually decompressed (doubling, up to nbytes), so a tiny
+       gzip file whose header claims 2^31 voxels fails at its end instead of allocating 8 GB. */
+    int64_t capacity = nbytes < (1 << 20) ? (nbytes > 0 ? nbytes : 1) : (1 << 20);
+    char *buf = malloc((size_t)capacity);
+    if (!buf) { gzclose(f); return -1; }
     int64_t total = 0;
     int zerr = Z_OK;
     while (ok && total < nbytes) {
-        int64_t want = nbytes - total;
+        if (total == capacity) {
+            int64_t grown = capacity * 2 < nbytes ? capacity * 2 : nbytes;
+            char *bigger = realloc(buf, (size_t)grown);
+            if (!bigger) { ok = 0; break; }
+            buf = bigger;
+            capacity = grown;
+        }
+        int64_t want = capacity - total;
         int got = gzread(f, buf + total, (unsigned)(want > (1 << 30) ? (1 << 30) : want));
         if (got <= 0) { gzerror(f, &zerr); break; }
         total += got;
