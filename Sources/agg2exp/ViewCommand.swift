@@ -83,6 +83,13 @@ struct ScanOptions: ParsableArguments {
         if let labelPath {
             var m = try NIfTI.readLabelMap(labelPath)
             if let preprocessing {
+                do {
+                    // The same grid-size limit as the scan's, before the nearest-neighbour resampling.
+                    _ = try GeometryDomain.modelGrid(of: m.grid, orientation: preprocessing.orientation,
+                                                     spacing: preprocessing.spacing, source: labelPath)
+                } catch {
+                    throw DataError(error.message)
+                }
                 m = m.reoriented(to: preprocessing.orientation)
                 if !m.grid.matches(ct.grid) { m = m.resampled(toSpacing: preprocessing.spacing) }
             }

@@ -131,6 +131,19 @@ final class RobustnessTests: XCTestCase {
         XCTAssertEqual(listing(dir), ["ct.nii.gz"])
     }
 
+    func testALabelMapThatWouldResampleToAHugeGridIsRefused() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let scan = try writeScan(dir)
+        let labels = dir + "/labels.nii.gz"
+        try NIfTI.write(LabelMap(grid: Grid(dims: [24, 20, 12], affine: .scaling([1e4, 1e3, 1e3])),
+                                 labels: [Int32](repeating: 1, count: 24 * 20 * 12)), to: labels)
+        try assertFails(["report", scan, "--model", Self.modelDirectory, "--labels", labels, "--out", dir + "/r.txt"],
+                        status: 1,
+                        message: "error: \(labels): resampling 24×20×12 voxels of 10000 × 1000 × 1000 mm to 1.5 × 1.5 × 1.5 mm "
+                            + "gives 153334×12668×7334 voxels, more than the supported 65536 per axis and 2^31 in total",
+                        in: dir)
+    }
+
     func testModelJSONNumbersOutsideTheirDomain() throws {
         let dir = try makeTemporaryDirectory(self)
         let scan = try writeScan(dir)
