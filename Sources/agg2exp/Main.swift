@@ -37,7 +37,8 @@ extension Agg2Exp {
         } catch let error as ValidationError {
             printError("Error: \(oneLine(error.message))")
             printError("Usage: " + usageString(for: type(of: command)))
-            printError("  See 'agg2exp \(type(of: command)._commandName) --help' for more information.")
+            let name = type(of: command).configuration.commandName ?? ""
+            printError("  See 'agg2exp \(name) --help' for more information.")
             Foundation.exit(ExitStatus.usage)
         } catch {
             printError("error: \(oneLine(describe(error)))")
