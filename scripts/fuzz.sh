@@ -37,5 +37,7 @@ for h in "${harnesses[@]}"; do
         echo "FAIL: $h found a crash; reproducer in Fuzz/findings/" >&2
     fi
     rm -rf "$work" "$work.log"
+    # The harness's scratch files (one per fuzzer process).
+    rm -f /dev/shm/agg2exp-fuzz-* "${TMPDIR:-/tmp}"/agg2exp-fuzz-*
 done
 exit "$status"
