@@ -32,13 +32,15 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "Benchmarks", dependencies: ["Engine"]),
+        // libFuzzer harnesses of the file readers (scripts/fuzz.sh); a plain build replays inputs.
+        .executableTarget(name: "Fuzz", dependencies: ["Engine"]),
 
         .target(name: "TestSupport", dependencies: ["Engine"], path: "Tests/TestSupport"),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "CNifti", "COpenBLAS", "TestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "ExplorerTests", dependencies: ["Explorer", "Engine", "TestSupport"],
                     resources: [.copy("Snapshots")]),
-        .testTarget(name: "TerminalTests", dependencies: ["Terminal", "CNCurses", "Engine", "Explorer"],
+        .testTarget(name: "TerminalTests", dependencies: ["Terminal", "CNCurses", "Engine", "Explorer", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "CLITests", dependencies: ["Engine", "TestSupport"]),
     ],

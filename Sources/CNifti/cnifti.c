@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include "cnifti.h"
 
 struct cnifti_image { nifti_image *nim; };
@@ -79,20 +82,39 @@ int cnifti_load(cnifti_image *img) {
     struct stat st;
     if (!is_gz(nim->iname) && stat(nim->iname, &st) == 0 && (int64_t)st.st_size < nim->iname_offset + nbytes)
         return -1;
-    char *buf = malloc(nbytes > 0 ? (size_t)nbytes : 1);
-    if (!buf) return -1;
     gzFile f = gzopen(nim->iname, "rb");
-    if (!f) { free(buf); return -1; }
+    if (!f) return -1;
     gzbuffer(f, 1u << 17);
     int ok = gzseek(f, nim->iname_offset, SEEK_SET) == nim->iname_offset;
+    /* The buffer grows with the data actually decompressed (doubling, up to nbytes), so a tiny
+       gzip file whose header claims 2^31 voxels fails at its end instead of allocating 8 GB. */
+    int64_t capacity = nbytes < (1 << 20) ? (nbytes > 0 ? nbytes : 1) : (1 << 20);
+    char *buf = malloc((size_t)capacity);
+    if (!buf) { gzclose(f); return -1; }
     int64_t total = 0;
+    int zerr = Z_OK;
     while (ok && total < nbytes) {
-        int64_t want = nbytes - total;
+        if (total == capacity) {
+            int64_t grown = capacity * 2 < nbytes ? capacity * 2 : nbytes;
+            char *bigger = realloc(buf, (size_t)grown);
+            if (!bigger) { ok = 0; break; }
+            buf = bigger;
+            capacity = grown;
+        }
+        int64_t want = capacity - total;
         int got = gzread(f, buf + total, (unsigned)(want > (1 << 30) ? (1 << 30) : want));
-        if (got <= 0) break;
+        if (got <= 0) { gzerror(f, &zerr); break; }
         total += got;
     }
+    /* Reading on to the end of the stream makes zlib check the gzip CRC and length trailer. */
+    if (ok && total == nbytes && gzdirect(f) == 0) {
+        char tail[4096];
+        int got;
+        while ((got = gzread(f, tail, sizeof tail)) > 0) {}
+        if (got < 0) gzerror(f, &zerr);
+    }
     gzclose(f);
+    if (zerr == Z_DATA_ERROR || zerr == Z_STREAM_ERROR) { free(buf); return -3; }
     if (!ok || total < nbytes) { free(buf); return -1; }
     if (nim->byteorder != nifti_short_order() && nim->swapsize > 1)
         nifti_swap_Nbytes(nim->nvox * (nim->nbyper / nim->swapsize), nim->swapsize, buf);
@@ -237,18 +259,34 @@ static int write_common(const char *path, const int64_t dims[3], const double af
         nifti_image_free(nim);
         return -1;
     }
+    /* libnifti prints its own write errors on stderr; the caller reports them in one line, so
+     * stderr is muted during the write and errno (EFBIG, ENOSPC) is kept for the caller. */
+    fflush(stderr);
+    int saved_stderr = dup(2);
+    int devnull = open("/dev/null", O_WRONLY);
+    if (saved_stderr >= 0 && devnull >= 0) dup2(devnull, 2);
+    if (devnull >= 0) close(devnull);
+    errno = 0;
     nifti_image_write(nim);
+    int write_errno = errno;
+    fflush(stderr);
+    if (saved_stderr >= 0) { dup2(saved_stderr, 2); close(saved_stderr); }
     nifti_image_free(nim);
 
     /* libnifti's writer returns nothing; re-read to confirm the whole file made it to disk. */
     nifti_image *check = nifti_image_read(path, 0);
-    if (!check) { snprintf(err, err_len, "the written file cannot be read back"); return -1; }
+    if (!check) {
+        snprintf(err, err_len, "the written file cannot be read back");
+        errno = write_errno;
+        return -1;
+    }
     int64_t expected = check->iname_offset + check->nvox * check->nbyper;
     nifti_image_free(check);
     int64_t got = stored_length(path);
     if (got < expected) {
         snprintf(err, err_len, "the written file is incomplete (%lld of %lld bytes)", (long long)(got < 0 ? 0 : got),
                  (long long)expected);
+        errno = write_errno;
         return -1;
     }
     return 0;

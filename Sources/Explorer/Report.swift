@@ -181,9 +181,9 @@ public enum Report {
     /// Writes text through a temporary file and a rename, so readers never see half a report.
     public static func write(_ text: String, to url: URL) throws {
         do {
-            try Data(text.utf8).write(to: url, options: .atomic)
+            try AtomicFile.write(Data(text.utf8), to: url.path)
         } catch {
-            throw ReportError(path: url.path, problem: (error as NSError).localizedDescription)
+            throw ReportError(path: url.path, problem: error.problem)
         }
     }
 }

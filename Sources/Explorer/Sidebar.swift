@@ -120,7 +120,11 @@ extension Explorer {
     /// A one-line text box plot on a 0…upper axis: whiskers, box, median, and ● at this scan's value.
     public static func boxPlot(_ b: GlobalBox, width: Int, upper: Double, unicode: Bool) -> String {
         guard width > 0 else { return "" }
-        func col(_ v: Double) -> Int { min(max(Int((v / upper * Double(width - 1)).rounded()), 0), width - 1) }
+        func col(_ v: Double) -> Int {
+            // Clamped in Double first: an infinite or NaN position cannot be converted to Int.
+            let x = (v / upper * Double(width - 1)).rounded()
+            return x.isNaN ? 0 : Int(min(max(x, 0), Double(width - 1)))
+        }
         var cells = [Character](repeating: " ", count: width)
         let (lo, q1, md, q3, hi) = (col(b.min), col(b.q1), col(b.median), col(b.q3), col(b.max))
         let (whisker, box, median): (Character, Character, Character) = unicode ? ("─", "▒", "┃") : ("-", "=", "|")

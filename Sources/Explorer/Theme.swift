@@ -57,7 +57,10 @@ public struct Theme: Equatable, Sendable {
 
     /// Colour of label `label` from the palette (labels cycle through it; 0 is never drawn).
     public func labelColor(_ label: Int32) -> RGB {
-        labelPalette.isEmpty ? .white : labelPalette[(Int(label) - 1 + labelPalette.count * 64) % labelPalette.count]
+        guard !labelPalette.isEmpty else { return .white }
+        let n = labelPalette.count
+        // Floor modulo, so negative labels cycle too.
+        return labelPalette[((Int(label) - 1) % n + n) % n]
     }
 
     /// The dark defaults every theme inherits.

@@ -30,6 +30,8 @@ struct EvaluateCommand: ParsableCommand {
 
     @OptionGroup var options: MethodOptions
 
+    @OptionGroup var resources: ResourceOptions
+
     @Option(help: "Faithfulness runs (random subsets).")
     var runs = 100
 
@@ -62,7 +64,26 @@ struct EvaluateCommand: ParsableCommand {
         let modelDir = try model ?? defaultModelDirectory()
         let net = try SegmentationModel.load(directory: modelDir)
         let classes = net.classes
-        let targetIndices = try targets.split(separator: ",").map { try resolveClass(String($0), classes: classes) }
+        let targetIndices = try resolveTargets(targets, classes: classes, option: "--targets")
+        do {
+            try OptionDomain.check(runs, "--runs", in: 2...maxCount)
+            try OptionDomain.check(subsetSize, "--subset-size", in: 1...maxCount)
+            try OptionDomain.check(sensitivitySamples, "--sensitivity-samples", in: 0...maxCount)
+        } catch {
+            throw ValidationError(error.message)
+        }
+        var seenKinds = Set<AttributionMethodKind>()
+        if let dup = kinds.first(where: { !seenKinds.insert($0).inserted }) {
+            throw ValidationError("--methods names \(dup.rawValue) twice")
+        }
+        try Preflight.output(json, inputs: [scan])
+        try Preflight.check(scan: scan, model: net, resources: resources) { estimate, voxels, windows in
+            estimate.addFaithfulness(runs: runs, subsetSize: subsetSize, windows: windows, targets: targetIndices.count)
+            for kind in kinds {
+                estimate.addAttribution(kind, options: attributionOptions, modelVoxels: voxels, classes: classes.count,
+                                        windows: windows, targets: targetIndices.count * (1 + sensitivitySamples))
+            }
+        }
         let progress = ProgressReporter()
         let prepared = try PreparedScan.load(scan, model: net, progress: progress)
         let faithfulness = FaithfulnessCorrelation(subsetSize: subsetSize, runs: runs, seed: attributionOptions.seed)
@@ -78,7 +99,7 @@ struct EvaluateCommand: ParsableCommand {
             }
         }
         guard !present.isEmpty else {
-            throw ValidationError("none of the targets has predicted voxels in \(scan)")
+            throw DataError("none of the targets has predicted voxels in \(scan)")
         }
         let allDeltas = try faithfulness.predictionDeltas(model: net, input: prepared.input, classes: present,
                                                           subsets: subsets, progress: progress.handler("faithfulness"),
@@ -107,9 +128,8 @@ struct EvaluateCommand: ParsableCommand {
         }
         print(Self.render(rows, kinds: kinds), terminator: "")
         if let json {
-            try Data(Self.json(rows, kinds: kinds, scan: scan, model: modelDir, runs: runs, subsetSize: subsetSize,
-                               samples: sensitivitySamples).utf8)
-                .write(to: URL(fileURLWithPath: json), options: .atomic)
+            try writeText(Self.json(rows, kinds: kinds, scan: scan, model: modelDir, runs: runs, subsetSize: subsetSize,
+                                    samples: sensitivitySamples), to: json)
         }
     }
 

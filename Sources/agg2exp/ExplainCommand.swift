@@ -35,6 +35,14 @@ struct MethodOptions: ParsableArguments {
     var process = "abs"
 
     func attributionOptions() throws -> AttributionOptions {
+        do {
+            try OptionDomain.check(steps, "--steps", in: 1...maxCount)
+            if let samples { try OptionDomain.check(samples, "--samples", in: 1...maxCount) }
+            try OptionDomain.check(cubeSize, "--cube-size", in: 1...4096)
+            try OptionDomain.check(stride, "--stride", in: 1...4096)
+        } catch {
+            throw ValidationError(error.message)
+        }
         var o = AttributionOptions()
         o.steps = steps
         o.samples = samples
@@ -101,7 +109,7 @@ struct PreparedScan {
             moved = moved.resampled(toSpacing: config.spacing)
         }
         guard moved.grid.matches(modelGrid) else {
-            throw ValidationError("label map \(labelPath) does not land on the model grid of \(path): "
+            throw DataError("label map \(labelPath) does not land on the model grid of \(path): "
                                   + "\(moved.grid.summary) vs \(modelGrid.summary)")
         }
         return moved.labelsInTensorOrder
@@ -144,7 +152,7 @@ func resolveClass(_ text: String, classes: [String]) throws -> Int {
 
 func defaultModelDirectory() throws -> String {
     guard let dir = SampleData.modelDirectory else {
-        throw ValidationError("no --model given and the bundled sample model was not found")
+        throw DataError("no --model given and the bundled sample model was not found (set AGG2EXP_SAMPLE_DATA)")
     }
     return dir
 }
@@ -173,6 +181,8 @@ struct ExplainCommand: ParsableCommand {
     var method: String
 
     @OptionGroup var options: MethodOptions
+
+    @OptionGroup var resources: ResourceOptions
 
     @Option(help: "Custom RoI label map on the scan's grid (aggregate over its labels instead of the prediction).")
     var roi: String?
@@ -207,6 +217,14 @@ struct ExplainCommand: ParsableCommand {
             throw ValidationError("--target all writes only --csv (one map per class would be written otherwise)")
         }
         let targets = all ? Array(classes.indices) : [try resolveClass(target, classes: classes)]
+        let inputs = [scan, roi, roiNames, groups].compactMap { $0 }
+        try Preflight.output(out, inputs: inputs, extensions: [".nii", ".nii.gz"])
+        try Preflight.output(json, inputs: inputs)
+        try Preflight.output(csv, inputs: inputs)
+        try Preflight.check(scan: scan, model: net, resources: resources) { estimate, voxels, windows in
+            estimate.addAttribution(kind, options: attributionOptions, modelVoxels: voxels, classes: classes.count,
+                                    windows: windows, targets: targets.count)
+        }
         let progress = ProgressReporter()
         let prepared = try PreparedScan.load(scan, model: net, progress: progress)
         let rois = try roiSet(prepared, net: net, classes: classes)
@@ -225,8 +243,7 @@ struct ExplainCommand: ParsableCommand {
                 try NIfTI.write(e.result.map.volume(channel: 0, grid: prepared.modelGrid), to: out)
             }
             if let json {
-                try Data(Explainer.json(e, scan: scan, model: modelDir).utf8)
-                    .write(to: URL(fileURLWithPath: json), options: .atomic)
+                try writeText(Explainer.json(e, scan: scan, model: modelDir), to: json)
             }
         }
         if let csv {
@@ -238,9 +255,8 @@ struct ExplainCommand: ParsableCommand {
         }
         let empty = explanations.filter(\.isEmptyTarget).map(\.className)
         if !empty.isEmpty && !all {
-            printError("error: target \(empty.joined(separator: ", ")) has no predicted voxels in \(scan); "
-                       + "its masses are undefined (null)")
-            throw ExitCode(3)
+            throw DataError("target \(empty.joined(separator: ", ")) has no predicted voxels in \(scan); "
+                            + "its masses are undefined (null)")
         }
     }
 
@@ -258,7 +274,10 @@ struct ExplainCommand: ParsableCommand {
         }
         if let groups {
             let data: Data
-            do { data = try Data(contentsOf: URL(fileURLWithPath: groups)) } catch {
+            do {
+                try FileChecks.requireRegularFile(groups)
+                data = try Data(contentsOf: URL(fileURLWithPath: groups))
+            } catch {
                 throw AggregationError.malformedGroups(source: groups, reason: "cannot read the file")
             }
             let names = set.names

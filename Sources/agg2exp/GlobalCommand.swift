@@ -26,12 +26,13 @@ struct GlobalCommand: ParsableCommand {
     var json: String?
 
     func run() throws {
+        try Preflight.output(json, inputs: [results])
         let table = try ResultsTable.read(URL(fileURLWithPath: results))
         let rankings = try GlobalStatistics.rankings(target: target, in: table,
                                                      includeBackground: includeBackground, source: results)
         print(Self.render(rankings), terminator: "")
         if let json {
-            try Data(GlobalStatistics.json(rankings).utf8).write(to: URL(fileURLWithPath: json), options: .atomic)
+            try writeText(GlobalStatistics.json(rankings), to: json)
         }
     }
 

@@ -19,6 +19,7 @@ struct MergeCommand: ParsableCommand {
     }
 
     func run() throws {
+        try Preflight.output(csv, inputs: parts)
         let tables = try parts.map { try ResultsTable.read(URL(fileURLWithPath: $0)) }
         let merged = try ResultsTable.merge(tables, sources: parts)
         try merged.write(to: URL(fileURLWithPath: csv))

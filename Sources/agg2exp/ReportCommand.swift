@@ -30,6 +30,7 @@ struct ReportCommand: ParsableCommand {
     var theme: String = "default"
 
     func run() throws {
+        try Preflight.output(out, inputs: [input.scan, input.labels, input.labelNames].compactMap { $0 })
         let loaded = try input.load()
         let scene = loaded.scene
         var explorer = makeExplorer(loaded, themes: try loadThemes(first: theme))
@@ -65,7 +66,7 @@ struct ReportCommand: ParsableCommand {
         session.start()
         session.finishComputations()
         if let message = session.explorer.state.message, message.isError {
-            throw ValidationError(message.text)
+            throw DataError(message.text)
         }
         let text = Report.make(session.explorer, ansi: ansi, date: Date())
         if let out {

@@ -22,13 +22,16 @@ struct SegmentCommand: ParsableCommand {
     var out: String
 
     @OptionGroup var compute: ThreadsOption
+    @OptionGroup var resources: ResourceOptions
 
     func run() throws {
         compute.apply()
         guard let directory = model ?? SampleData.modelDirectory else {
-            throw ValidationError("no --model given and SampleData/model was not found (set AGG2EXP_SAMPLE_DATA)")
+            throw DataError("no --model given and SampleData/model was not found (set AGG2EXP_SAMPLE_DATA)")
         }
+        try Preflight.output(out, inputs: [scan], extensions: [".nii", ".nii.gz"])
         let segmentation = try SegmentationModel.load(directory: directory)
+        try Preflight.check(scan: scan, model: segmentation, resources: resources)
         let input = segmentation.preprocess(try NIfTI.readVolume(scan))
         var progress: ProgressHandler?
         if isatty(2) == 1 {

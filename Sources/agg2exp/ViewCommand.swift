@@ -32,12 +32,12 @@ struct ScanOptions: ParsableArguments {
         guard let data = FileManager.default.contents(atPath: path) else { return [:] }
         guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let map = root["label_to_class"] as? [String: Any] else {
-            throw ValidationError("\(path): expected an object with \"label_to_class\": {\"<label>\": <class>}")
+            throw DataError("\(path): expected an object with \"label_to_class\": {\"<label>\": <class>}")
         }
         var out: [Int32: Int] = [:]
         for (key, value) in map {
             guard let label = Int32(key), let c = value as? Int else {
-                throw ValidationError("\(path): label_to_class entry '\(key)' is not \"<label>\": <class index>")
+                throw DataError("\(path): label_to_class entry '\(key)' is not \"<label>\": <class index>")
             }
             out[label] = c
         }
@@ -50,7 +50,7 @@ struct ScanOptions: ParsableArguments {
     func load() throws -> Loaded {
         let usingSample = scan == nil
         guard let scanPath = scan ?? SampleData.scanPath else {
-            throw ValidationError("no scan given and the bundled sample CT was not found "
+            throw DataError("no scan given and the bundled sample CT was not found "
                                   + "(set AGG2EXP_SAMPLE_DATA to the SampleData directory)")
         }
         var ct = try NIfTI.readVolume(scanPath)
@@ -67,6 +67,7 @@ struct ScanOptions: ParsableArguments {
         var classNames: [String] = []
         if let modelDirectory {
             let segmentation = try SegmentationModel.load(directory: modelDirectory)
+            try Preflight.check(scan: scanPath, model: segmentation, resources: try ResourceOptions.parse([]))
             let input = segmentation.preprocess(ct)
             preprocessing = segmentation.preprocessing
             // The CT in HU on the model grid: the same reorientation and resampling, no window.
@@ -82,11 +83,18 @@ struct ScanOptions: ParsableArguments {
         if let labelPath {
             var m = try NIfTI.readLabelMap(labelPath)
             if let preprocessing {
+                do {
+                    // The same grid-size limit as the scan's, before the nearest-neighbour resampling.
+                    _ = try GeometryDomain.modelGrid(of: m.grid, orientation: preprocessing.orientation,
+                                                     spacing: preprocessing.spacing, source: labelPath)
+                } catch {
+                    throw DataError(error.message)
+                }
                 m = m.reoriented(to: preprocessing.orientation)
                 if !m.grid.matches(ct.grid) { m = m.resampled(toSpacing: preprocessing.spacing) }
             }
             guard m.grid.matches(ct.grid) else {
-                throw ValidationError("\(labelPath): label map grid \(m.grid.dims) does not match the scan grid "
+                throw DataError("\(labelPath): label map grid \(m.grid.dims) does not match the scan grid "
                                       + "\(ct.grid.dims) of \(scanPath) (same dims and affine needed)")
             }
             map = m

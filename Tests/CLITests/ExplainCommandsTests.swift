@@ -89,7 +89,7 @@ final class ExplainCommandsTests: XCTestCase {
         }, "a uniform scan leaves some class unpredicted")
         let r = try runAgg2Exp(["explain", scan, "--model", Self.model, "--target", absent, "--method", "gradient",
                                 "--json", dir + "/e.json"])
-        XCTAssertEqual(r.status, 3)
+        XCTAssertEqual(r.status, 1)
         XCTAssertTrue(r.stderr.contains("has no predicted voxels"), r.stderr)
         let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/e.json"))) as? [String: Any])
         let segments = try XCTUnwrap(object["segments"] as? [[String: Any]])

@@ -88,7 +88,7 @@ final class AggregationShardTests: XCTestCase {
         XCTAssertEqual(try Shard(argument: "1/2"), Shard(index: 1, count: 2))
         for bad in ["2/2", "-1/2", "1", "a/b", "1/0", "1/2/3", ""] {
             XCTAssertThrowsError(try Shard(argument: bad)) {
-                XCTAssertEqual("\($0)", "--shard: \"\(bad)\" is not a shard; expected I/N with 0 ≤ I < N (e.g. 0/4)")
+                XCTAssertEqual("\($0)", "--shard: \"\(bad)\" is not a shard; expected I/N with 0 ≤ I < N ≤ 1000000 (e.g. 0/4)")
             }
         }
     }

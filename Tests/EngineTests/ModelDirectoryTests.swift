@@ -64,10 +64,10 @@ final class ModelDirectoryTests: XCTestCase {
 
     func testUnknownArchitecture() throws {
         let dir = try copyOfFixture()
-        try editJSON(dir) { $0["architecture"] = "SwinUNETR" }
+        try editJSON(dir) { $0["architecture"] = "UNETR" }
         let error = try XCTUnwrap(loadError(dir))
         XCTAssertEqual(error.path, dir + "/model.json")
-        XCTAssertEqual(error.problem, "unknown architecture 'SwinUNETR' (supported: BasicUNet)")
+        XCTAssertEqual(error.problem, "unknown architecture 'UNETR' (supported: BasicUNet, SwinUNETR)")
     }
 
     func testUnsupportedUpsample() throws {
@@ -155,7 +155,7 @@ final class ModelDirectoryTests: XCTestCase {
             ({ $0["format"] = "agg2exp-model/2" }, "unsupported format 'agg2exp-model/2'"),
             ({ $0["classes"] = [] }, "\"classes\" must be a non-empty list of names"),
             ({ $0["preprocessing"] = ["orientation": "RAR", "spacing": [1, 1, 1], "intensity": [:]] }, "orientation"),
-            ({ $0["inference"] = ["roi_size": [16, 16, 16], "overlap": 1.0] }, "overlap must be in [0, 1)"),
+            ({ $0["inference"] = ["roi_size": [16, 16, 16], "overlap": 1.0] }, "overlap 1.0 must be in [0, 0.9]"),
             ({ $0["extra"] = 1 }, "unknown key 'extra'"),
         ]
         for (edit, message) in cases {

@@ -53,7 +53,7 @@ final class ResultsCSVTests: XCTestCase {
         XCTAssertEqual(error(""), "r.csv: empty file (expected a header row starting with \"patient\")")
         XCTAssertEqual(error("id,a\n"), "r.csv: the first column must be \"patient\", found \"id\"")
         XCTAssertEqual(error("patient,a\np,1\nq,1,2\n"), "r.csv:3: expected 2 fields, found 3")
-        XCTAssertEqual(error("patient,a\np,abc\n"), "r.csv:2: column \"a\": \"abc\" is not a number")
+        XCTAssertEqual(error("patient,a\np,abc\n"), "r.csv:2: column \"a\": \"abc\" is not a finite number")
         XCTAssertEqual(error("patient,a,a\n"), "r.csv: column \"a\" appears twice")
         XCTAssertEqual(error("patient,a\np,1\np,2\n"), "r.csv: patient \"p\" appears more than once")
     }

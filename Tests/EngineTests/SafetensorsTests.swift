@@ -81,6 +81,6 @@ final class SafetensorsTests: XCTestCase {
         XCTAssertTrue(try problem {
             try writeTestSafetensors([("w", "Q4", [2], [0, 0])], to: $0)
         }.contains("unknown dtype"))
-        XCTAssertTrue(try problem { try FileManager.default.removeItem(atPath: $0) }.contains("file not found"))
+        XCTAssertTrue(try problem { try FileManager.default.removeItem(atPath: $0) }.contains("no such file"))
     }
 }

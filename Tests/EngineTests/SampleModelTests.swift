@@ -38,7 +38,8 @@ final class SampleModelTests: XCTestCase {
         let agreement = Double(same) / Double(o.reference.labels.count)
         print(String(format: "sample model: voxel agreement with reference_prediction.nii.gz %.4f%% (%d of %d voxels differ)",
                      agreement * 100, o.reference.labels.count - same, o.reference.labels.count))
-        XCTAssertGreaterThanOrEqual(agreement, 0.999)
+        // README: all but one voxel (a near-tie between two classes) agree.
+        XCTAssertLessThanOrEqual(o.reference.labels.count - same, 1)
     }
 
     func testDiceAgainstGroupedLabels() throws {

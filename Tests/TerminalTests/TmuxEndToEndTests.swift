@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// Runs the real `agg2exp` binary under tmux on the bundled sample, sends keys, and checks the
@@ -75,8 +76,8 @@ final class TmuxEndToEndTests: XCTestCase {
     }
 
     override func setUpWithError() throws {
-        guard which("tmux") != nil else { throw XCTSkip("tmux is not installed") }
-        guard binary != nil else { throw XCTSkip("agg2exp binary not built next to the tests") }
+        guard which("tmux") != nil else { throw missingPrerequisite("tmux is not installed") }
+        guard binary != nil else { throw missingPrerequisite("agg2exp binary not built next to the tests") }
         session = "agg2exp-e2e-\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"
         workDir = FileManager.default.temporaryDirectory.appendingPathComponent(session)
         try FileManager.default.createDirectory(at: workDir, withIntermediateDirectories: true)

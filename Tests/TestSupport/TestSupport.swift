@@ -111,6 +111,8 @@ public struct RawNIfTI {
     public var srow: [Double] = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0]
     /// nil means the standard magic for `version`.
     public var magic: [UInt8]?
+    /// Byte offset of the voxels; nil means right after the header and extension flag.
+    public var voxOffset: Double?
     /// Voxel bytes after the header and the 4-byte extension flag.
     public var data: [UInt8] = []
 
@@ -137,7 +139,7 @@ public struct RawNIfTI {
             put(datatype, 70)
             put(bitpix, 72)
             for n in 0..<8 { real(pixdim[n], 76 + 4 * n) }
-            real(352, 108)
+            real(voxOffset ?? 352, 108)
             real(sclSlope, 112)
             real(sclInter, 116)
             b[123] = 2  // xyzt_units: mm
@@ -153,7 +155,7 @@ public struct RawNIfTI {
             put(bitpix, 14)
             for n in 0..<8 { put(dim[n], 16 + 8 * n) }
             for n in 0..<8 { real(pixdim[n], 104 + 8 * n) }
-            put(Int64(544), 168)
+            put(Int64(voxOffset ?? 544), 168)
             real(sclSlope, 176)
             real(sclInter, 184)
             put(qformCode, 344)
@@ -172,6 +174,21 @@ public struct RawNIfTI {
 }
 
 // MARK: - The built executable
+
+/// Where a test needs the built binary or tmux: a skip on a developer machine, but a failure when
+/// `AGG2EXP_REQUIRE_BINARY=1` (set by CI), so a broken build cannot pass as skipped tests.
+public func missingPrerequisite(_ reason: String) -> Error {
+    if ProcessInfo.processInfo.environment["AGG2EXP_REQUIRE_BINARY"] == "1" {
+        return MissingPrerequisite(reason: reason)
+    }
+    return XCTSkip(reason)
+}
+
+/// A prerequisite that CI requires is absent.
+public struct MissingPrerequisite: Error, CustomStringConvertible {
+    public let reason: String
+    public var description: String { "required in CI (AGG2EXP_REQUIRE_BINARY=1): \(reason)" }
+}
 
 /// The `agg2exp` binary built alongside the tests (same build directory), if present.
 public func agg2expExecutable() -> URL? {
@@ -192,10 +209,11 @@ public func agg2expExecutable() -> URL? {
 }
 
 /// Runs the built `agg2exp` with `arguments`; returns exit status, stdout and stderr.
-public func runAgg2Exp(_ arguments: [String], environment: [String: String] = [:]) throws
+/// A run that outlives `timeout` seconds is killed (and reported as a hang by the status).
+public func runAgg2Exp(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 120) throws
     -> (status: Int32, stdout: String, stderr: String) {
     guard let exe = agg2expExecutable() else {
-        throw XCTSkip("agg2exp executable not built (run `swift build --product agg2exp` first)")
+        throw missingPrerequisite("agg2exp executable not built (run `swift build --product agg2exp` first)")
     }
     let process = Process()
     process.executableURL = exe
@@ -205,6 +223,7 @@ public func runAgg2Exp(_ arguments: [String], environment: [String: String] = [:
     process.standardOutput = out
     process.standardError = err
     try process.run()
+    DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { if process.isRunning { process.terminate() } }
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     let errData = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()

@@ -27,7 +27,8 @@ typedef struct cnifti_image cnifti_image;
 /* Opens a file and reads its header only (no voxel data). Returns NULL when the file cannot be read
    as NIfTI/ANALYZE; `header` is filled on success. */
 cnifti_image *cnifti_open(const char *path, cnifti_header *header);
-/* Reads the voxel data (byte-swapped to native order). Returns 0 on success. */
+/* Reads the voxel data (byte-swapped to native order). Returns 0 on success, -3 when gzip data is
+   corrupt (bad CRC or stream), -1 when the data is short or unreadable. */
 int cnifti_load(cnifti_image *image);
 void cnifti_close(cnifti_image *image);
 

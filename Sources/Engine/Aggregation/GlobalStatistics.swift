@@ -60,24 +60,41 @@ public enum GlobalStatistics {
     public static let background = "background"
 
     /// Explained targets with mass columns, in column order.
-    public static func targets(in table: ResultsTable) -> [String] {
-        var seen = Set<String>()
-        return table.columns.compactMap { ResultsColumns.parse($0)?.target }.filter { seen.insert($0).inserted }
-    }
+    public static func targets(in table: ResultsTable) -> [String] { MassColumns(table).targets }
 
     /// RoIs of `target`'s mass columns, in column order.
     public static func rois(of target: String, in table: ResultsTable) -> [String] {
-        table.columns.compactMap { c in ResultsColumns.parse(c).flatMap { $0.target == target ? $0.roi : nil } }
+        MassColumns(table).rois[target] ?? []
+    }
+
+    /// The mass columns parsed once, so ranking every target stays linear in the column count.
+    struct MassColumns {
+        var targets: [String] = []
+        var rois: [String: [String]] = [:]
+
+        init(_ table: ResultsTable) {
+            for c in table.columns {
+                guard let (target, roi) = ResultsColumns.parse(c) else { continue }
+                if rois[target] == nil { targets.append(target) }
+                rois[target, default: []].append(roi)
+            }
+        }
     }
 
     /// Mass distributions of `target` per RoI, ranked by median descending (ties by mean, then
     /// name), as the official boxplots are ordered (`fct_reorder` uses the median). Background
     /// is dropped as an RoI unless `includeBackground`; masses keep their full-volume denominator.
     public static func ranking(target: String, in table: ResultsTable, includeBackground: Bool = false) throws -> [RoISummary] {
-        let valid = targets(in: table)
-        guard valid.contains(target) else { throw GlobalStatisticsError.unknownTarget(name: target, valid: valid) }
+        try ranking(target: target, in: table, columns: MassColumns(table), includeBackground: includeBackground)
+    }
+
+    static func ranking(target: String, in table: ResultsTable, columns: MassColumns,
+                        includeBackground: Bool) throws -> [RoISummary] {
+        guard let rois = columns.rois[target] else {
+            throw GlobalStatisticsError.unknownTarget(name: target, valid: columns.targets)
+        }
         var out: [RoISummary] = []
-        for roi in rois(of: target, in: table) where includeBackground || roi != background {
+        for roi in rois where includeBackground || roi != background {
             if let s = DistributionSummary(table.column(ResultsColumns.mass(target: target, roi: roi)) ?? []) {
                 out.append(RoISummary(roi: roi, summary: s))
             }
@@ -92,10 +109,13 @@ public enum GlobalStatistics {
     /// Rankings for `target`, or for every target (background only with `includeBackground`).
     public static func rankings(target: String?, in table: ResultsTable, includeBackground: Bool,
                                 source: String) throws -> [(target: String, rois: [RoISummary])] {
-        let all = targets(in: table)
+        let columns = MassColumns(table)
+        let all = columns.targets
         guard !all.isEmpty else { throw GlobalStatisticsError.noMassColumns(file: source) }
         let chosen = target.map { [$0] } ?? all.filter { includeBackground || $0 != background }
-        return try chosen.map { ($0, try ranking(target: $0, in: table, includeBackground: includeBackground)) }
+        return try chosen.map {
+            ($0, try ranking(target: $0, in: table, columns: columns, includeBackground: includeBackground))
+        }
     }
 
     /// `global --json`: {"targets": {T: {"segments": {R: {mean, median, q1, q3, min, max, n}}}}},

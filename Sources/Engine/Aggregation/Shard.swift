@@ -6,7 +6,7 @@ public enum ShardError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .malformed(text, source):
-            return "\(source): \"\(text)\" is not a shard; expected I/N with 0 ≤ I < N (e.g. 0/4)"
+            return "\(source): \"\(text)\" is not a shard; expected I/N with 0 ≤ I < N ≤ 1000000 (e.g. 0/4)"
         }
     }
 }
@@ -26,21 +26,36 @@ public struct Shard: Sendable, Equatable {
     /// Parses `I/N`.
     public init(argument: String, source: String = "--shard") throws {
         let parts = argument.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, i >= 0, i < n else {
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), (1...Self.maxCount).contains(n),
+              i >= 0, i < n else {
             throw ShardError.malformed(argument, source: source)
         }
         self.init(index: i, count: n)
     }
 
-    /// The shard of a SLURM array task: SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN (0 when unset)
-    /// of SLURM_ARRAY_TASK_COUNT; nil outside an array job.
+    /// Most shards a batch may be split into.
+    public static let maxCount = 1_000_000
+
+    /// The shard of a SLURM array task: (SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN) /
+    /// SLURM_ARRAY_TASK_STEP (minimum 0 and step 1 when unset) of SLURM_ARRAY_TASK_COUNT; nil
+    /// outside an array job. `--array=0-9:3` gives ids 0, 3, 6, 9 and shards 0…3 of 4.
     public static func fromEnvironment(_ env: [String: String]) throws -> Shard? {
         guard let id = env["SLURM_ARRAY_TASK_ID"], let count = env["SLURM_ARRAY_TASK_COUNT"] else { return nil }
-        let minimum = env["SLURM_ARRAY_TASK_MIN"].flatMap { Int($0) } ?? 0
-        guard let i = Int(id), let n = Int(count) else {
-            throw ShardError.malformed("\(id)/\(count)", source: "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT")
+        let source = "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT"
+        func integer(_ name: String, _ text: String?, default d: Int) throws -> Int {
+            guard let text else { return d }
+            guard let v = Int(text) else { throw ShardError.malformed("\(name)=\(text)", source: "environment") }
+            return v
         }
-        return try Shard(argument: "\(i - minimum)/\(n)", source: "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT")
+        let i = try integer("SLURM_ARRAY_TASK_ID", id, default: 0)
+        let n = try integer("SLURM_ARRAY_TASK_COUNT", count, default: 1)
+        let minimum = try integer("SLURM_ARRAY_TASK_MIN", env["SLURM_ARRAY_TASK_MIN"], default: 0)
+        let step = try integer("SLURM_ARRAY_TASK_STEP", env["SLURM_ARRAY_TASK_STEP"], default: 1)
+        let (offset, overflow) = i.subtractingReportingOverflow(minimum)
+        guard !overflow, offset >= 0, step >= 1, offset % step == 0 else {
+            throw ShardError.malformed("id \(i), min \(minimum), step \(step)", source: "SLURM_ARRAY_TASK_ID/MIN/STEP")
+        }
+        return try Shard(argument: "\(offset / step)/\(n)", source: source)
     }
 
     /// This shard's contiguous block of `items`: [index·n/N, (index+1)·n/N).

@@ -29,10 +29,14 @@ public struct LabelGroups: Sendable, Equatable {
     public static func load(_ path: String) throws -> LabelGroups {
         let data: Data
         do {
+            try FileChecks.requireRegularFile(path)
+        } catch {
+            throw LabelGroupsError(path: path, problem: error.problem)
+        }
+        do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw LabelGroupsError(path: path, problem: FileManager.default.fileExists(atPath: path)
-                                   ? "cannot be read" : "no such file")
+            throw LabelGroupsError(path: path, problem: "cannot be read")
         }
         return try parse(data, path: path)
     }

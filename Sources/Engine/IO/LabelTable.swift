@@ -19,6 +19,8 @@ public struct LabelTable: Sendable, Equatable {
     /// `{"1": "liver", ...}`, recognised from the content rather than the file extension.
     public static func load(_ path: String) throws -> LabelTable {
         let text: String
+        if case .other = FileChecks.kind(path) { throw LabelTableError(path: path, kind: .unreadable) }
+        if case .directory = FileChecks.kind(path) { throw LabelTableError(path: path, kind: .unreadable) }
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {

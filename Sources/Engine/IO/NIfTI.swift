@@ -56,6 +56,10 @@ public struct NIfTIError: Error, CustomStringConvertible, Equatable, Sendable {
         case notALabelMap(String)
         case badFileName
         case writeFailed(String)
+        case invalidHeader(String)
+        case invalidGeometry(String)
+        case corruptCompression
+        case gzipInPlainFile
     }
 
     public let path: String
@@ -81,6 +85,10 @@ public struct NIfTIError: Error, CustomStringConvertible, Equatable, Sendable {
         case .notALabelMap(let why): problem = "not a label map: \(why)"
         case .badFileName: problem = "file name must end in .nii or .nii.gz"
         case .writeFailed(let why): problem = "cannot write NIfTI file: \(why)"
+        case .invalidHeader(let why): problem = "invalid header: \(why)"
+        case .invalidGeometry(let why): problem = "unsupported geometry: \(why)"
+        case .corruptCompression: problem = "the gzip data is corrupt (CRC or stream error)"
+        case .gzipInPlainFile: problem = "holds gzip-compressed data but its name ends in .nii (expected .nii.gz)"
         }
         return "\(path): \(problem)"
     }
@@ -226,39 +234,46 @@ public enum NIfTI {
             throw NIfTIError(path: path, kind: .badFileName)
         }
         guard grid.affine.inverse != nil else { throw NIfTIError(path: path, kind: .singularAffine) }
-        let url = URL(fileURLWithPath: path)
-        let dir = url.deletingLastPathComponent().path
-        let base = String(url.lastPathComponent.dropLast(ext.count))
-        // The temporary keeps the real extension so libnifti picks the same compression.
-        let tmp = "\(dir)/.\(base).\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))\(ext)"
         let dims = grid.dims.map { Int64($0) }
-        var err = [CChar](repeating: 0, count: 512)
-        let status = dims.withUnsafeBufferPointer { d in
-            grid.affine.m.withUnsafeBufferPointer { a in
-                err.withUnsafeMutableBufferPointer { e in body(tmp, d.baseAddress!, a.baseAddress!, e.baseAddress!) }
+        do {
+            // The temporary keeps the real extension so libnifti picks the same compression.
+            cnifti_set_quiet(1)
+            try AtomicFile.replace(path, suffix: ext) { (tmp: String) throws(FileWriteError) in
+                var err = [CChar](repeating: 0, count: 512)
+                let status = dims.withUnsafeBufferPointer { d in
+                    grid.affine.m.withUnsafeBufferPointer { a in
+                        err.withUnsafeMutableBufferPointer { e in body(tmp, d.baseAddress!, a.baseAddress!, e.baseAddress!) }
+                    }
+                }
+                guard status == 0 else {
+                    let code = errno
+                    var message = String(decoding: err.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                    if code == EFBIG || code == ENOSPC || code == EDQUOT { message = FileWriteError.reason(code) }
+                    throw FileWriteError(path: path, problem: message)
+                }
             }
-        }
-        guard status == 0 else {
-            unlink(tmp)
-            let message = String(decoding: err.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            throw NIfTIError(path: path, kind: .writeFailed(message))
-        }
-        guard rename(tmp, path) == 0 else {
-            let why = String(cString: strerror(errno))
-            unlink(tmp)
-            throw NIfTIError(path: path, kind: .writeFailed(why))
+        } catch {
+            throw NIfTIError(path: path, kind: .writeFailed(error.problem))
         }
     }
 
     private static func load(_ image: OpaquePointer, path: String) throws {
-        guard cnifti_load(image) == 0 else {
-            throw NIfTIError(path: path, kind: .truncated("voxel data is incomplete or corrupt"))
+        switch cnifti_load(image) {
+        case 0: return
+        case -3: throw NIfTIError(path: path, kind: .corruptCompression)
+        default: throw NIfTIError(path: path, kind: .truncated("voxel data is incomplete or corrupt"))
         }
     }
 
     /// Validates the raw header, then opens the file with libnifti (header only).
     private static func open(_ path: String) throws -> (OpaquePointer, NIfTIHeader) {
-        guard FileManager.default.fileExists(atPath: path) else { throw NIfTIError(path: path, kind: .notFound) }
+        do {
+            try FileChecks.requireRegularFile(path)
+        } catch {
+            if case .missing = FileChecks.kind(path) { throw NIfTIError(path: path, kind: .notFound) }
+            throw NIfTIError(path: path, kind: .unreadable(error.problem))
+        }
+        if !path.hasSuffix(".gz"), startsWithGzipMagic(path) { throw NIfTIError(path: path, kind: .gzipInPlainFile) }
         let version = try checkRawHeader(path)
         cnifti_set_quiet(1)
         var h = cnifti_header()
@@ -271,6 +286,13 @@ public enum NIfTI {
             cnifti_close(image)
             throw error
         }
+    }
+
+    /// True when the file begins with the gzip magic bytes 1f 8b.
+    private static func startsWithGzipMagic(_ path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        return (try? handle.read(upToCount: 2)) == Data([0x1F, 0x8B])
     }
 
     /// Checks size, magic, dims and datatype on the raw bytes so each problem gets its own error
@@ -310,10 +332,24 @@ public enum NIfTI {
         }
         guard magicOK else { throw NIfTIError(path: path, kind: .badMagic) }
         try checkDims(dims, path: path)
+        let singleFile = version == 1 ? bytes[345] == UInt8(ascii: "+") : bytes[5] == UInt8(ascii: "+")
+        let voxOffset = version == 1 ? Double(Float(bitPattern: UInt32(bitPattern: r.int32(108)))) : Double(r.int64(168))
+        try checkVoxOffset(voxOffset, headerSize: headerSize, singleFile: singleFile, path: path)
         guard NIfTIDatatype(rawValue: datatype) != nil else {
             throw NIfTIError(path: path, kind: .unsupportedDatatype(String(cString: cnifti_datatype_name(datatype))))
         }
         return version
+    }
+
+    /// The byte offset of the voxels must be a whole number past the header (352 or 544 for a
+    /// single .nii file); libnifti would silently replace a non-finite or huge one with the
+    /// header size and read a header extension as voxels.
+    private static func checkVoxOffset(_ offset: Double, headerSize: Int, singleFile: Bool, path: String) throws {
+        let minimum = singleFile ? Double(headerSize + 4) : 0
+        guard offset.isFinite, offset == offset.rounded(), offset >= minimum, offset <= Double(1 << 40) else {
+            throw NIfTIError(path: path, kind: .invalidHeader(
+                "vox_offset \(offset) must be a whole number of bytes in \(Int(minimum))…2^40"))
+        }
     }
 
     private static func checkDims(_ dim: [Int64], path: String) throws {
@@ -362,6 +398,9 @@ public enum NIfTI {
         }
         guard affine.m.allSatisfy(\.isFinite), affine.inverse != nil else {
             throw NIfTIError(path: path, kind: .singularAffine)
+        }
+        if let problem = GeometryDomain.spacingProblem(Grid(dims: [1, 1, 1], affine: affine).spacing) {
+            throw NIfTIError(path: path, kind: .invalidGeometry(problem))
         }
         let slope = h.scl_slope, inter = h.scl_inter
         let scaling: (Double, Double)? = slope.isFinite && slope != 0 && !(slope == 1 && (inter == 0 || !inter.isFinite))

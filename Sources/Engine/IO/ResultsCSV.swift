@@ -61,7 +61,7 @@ public enum ResultsCSVError: Error, CustomStringConvertible, Equatable {
             return "\(f): the first column must be \"patient\", found \"\(found)\""
         case let .duplicateColumn(f, c): return "\(f): column \"\(c)\" appears twice"
         case let .rowLength(f, l, e, n): return "\(f):\(l): expected \(e) fields, found \(n)"
-        case let .badNumber(f, l, c, t): return "\(f):\(l): column \"\(c)\": \"\(t)\" is not a number"
+        case let .badNumber(f, l, c, t): return "\(f):\(l): column \"\(c)\": \"\(t)\" is not a finite number"
         case let .duplicatePatient(f, p): return "\(f): patient \"\(p)\" appears more than once"
         case let .mismatchedColumns(f, ref, missing, extra):
             func list(_ c: [String]) -> String {
@@ -138,7 +138,7 @@ public struct ResultsTable: Sendable, Equatable {
                 let f = field.trimmingCharacters(in: .whitespaces)
                 if f.isEmpty || f.lowercased() == "nan" {
                     row.append(nil)
-                } else if let v = Double(f) {
+                } else if let v = Double(f), v.isFinite {
                     row.append(v)
                 } else {
                     throw ResultsCSVError.badNumber(file: source, line: record.line, column: columns[c], text: field)
@@ -153,6 +153,11 @@ public struct ResultsTable: Sendable, Equatable {
     public static func read(_ url: URL) throws -> ResultsTable {
         let data: Data
         do {
+            try FileChecks.requireRegularFile(url.path)
+        } catch {
+            throw ResultsCSVError.unreadable(file: url.path, reason: error.problem)
+        }
+        do {
             data = try Data(contentsOf: url)
         } catch {
             throw ResultsCSVError.unreadable(file: url.path, reason: (error as NSError).localizedDescription)
@@ -165,21 +170,29 @@ public struct ResultsTable: Sendable, Equatable {
 
     /// CSV text: shortest round-trip decimal for numbers, empty fields for missing values.
     public func csvText() -> String {
-        var out = ([ResultsColumns.patient] + columns).map(Self.quote).joined(separator: ",") + "\n"
-        for (p, row) in zip(patients, rows) {
-            out += Self.quote(p)
-            for v in row {
-                out += ","
-                if let v { out += "\(v)" }
-            }
-            out += "\n"
-        }
+        var out = headerLine
+        for r in rows.indices { out += rowLine(r) }
         return out
     }
 
-    /// Writes atomically (temporary file in the same directory, then rename).
+    /// The header record with its newline.
+    public var headerLine: String {
+        ([ResultsColumns.patient] + columns).map(Self.quote).joined(separator: ",") + "\n"
+    }
+
+    /// Row `r` as one CSV record with its newline.
+    public func rowLine(_ r: Int) -> String {
+        var out = Self.quote(patients[r])
+        for v in rows[r] {
+            out += ","
+            if let v { out += "\(v)" }
+        }
+        return out + "\n"
+    }
+
+    /// Writes atomically (temporary file in the same directory, fsync, rename).
     public func write(to url: URL) throws {
-        try Data(csvText().utf8).write(to: url, options: .atomic)
+        try AtomicFile.write(Data(csvText().utf8), to: url.path)
     }
 
     /// Rows sorted by patient id, the canonical order for aggregate and merge outputs.

@@ -39,11 +39,16 @@ public struct SafetensorsFile: Sendable {
 
     public init(path: String) throws(SafetensorsError) {
         func fail(_ problem: String) -> SafetensorsError { SafetensorsError(path: path, problem: problem) }
+        do {
+            try FileChecks.requireRegularFile(path)
+        } catch {
+            throw fail(error.problem)
+        }
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
         } catch {
-            throw fail(FileManager.default.fileExists(atPath: path) ? "cannot be read" : "file not found")
+            throw fail("cannot be read")
         }
         guard data.count >= 8 else {
             throw fail("truncated: \(data.count) bytes is shorter than the 8-byte header length")
@@ -91,16 +96,38 @@ public struct SafetensorsFile: Sendable {
                 let (p, o) = acc.0.multipliedReportingOverflow(by: d)
                 return (p, acc.1 || o)
             }
-            guard !overflow, count.multipliedReportingOverflow(by: itemSize) == (end - begin, false) else {
-                throw fail("tensor '\(name)' occupies \(end - begin) bytes but \(dtype) \(shape) needs \(count * itemSize)")
+            let (bytes, bytesOverflow) = count.multipliedReportingOverflow(by: itemSize)
+            guard !overflow, !bytesOverflow, bytes == end - begin else {
+                let needs = overflow || bytesOverflow ? "more than 2^63" : "\(bytes)"
+                throw fail("tensor '\(name)' occupies \(end - begin) bytes but \(dtype) \(shape) needs \(needs)")
             }
             entries[name] = Entry(dtype: dtype, shape: shape, begin: begin, end: end)
         }
+        if let problem = Self.tilingProblem(entries, dataSize: dataSize) { throw fail(problem) }
         self.path = path
         self.entries = entries
         self.metadata = metadata
         self.data = data
         self.dataStart = dataStart
+    }
+
+    /// The tensors must tile the data section exactly, sorted by offset with neither gaps nor
+    /// overlaps, as the safetensors reference validator requires.
+    static func tilingProblem(_ entries: [String: Entry], dataSize: Int) -> String? {
+        var position = 0
+        for (name, e) in entries.sorted(by: { ($0.value.begin, $0.value.end, $0.key) < ($1.value.begin, $1.value.end, $1.key) }) {
+            if e.begin < position {
+                return "tensor '\(name)' data_offsets [\(e.begin), \(e.end)] overlap the previous tensor (ending at \(position))"
+            }
+            if e.begin > position {
+                return "tensor '\(name)' data_offsets [\(e.begin), \(e.end)] leave a gap after byte \(position)"
+            }
+            position = e.end
+        }
+        guard position == dataSize else {
+            return "the tensors end at byte \(position) but the data section holds \(dataSize) bytes"
+        }
+        return nil
     }
 
     /// Names of the floating-point tensors, sorted.

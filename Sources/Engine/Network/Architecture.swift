@@ -29,6 +29,18 @@ public enum JSONValue: Sendable, Equatable, Decodable {
     public var string: String? { if case .string(let s) = self { return s } else { return nil } }
     public var number: Double? { if case .number(let n) = self { return n } else { return nil } }
     public var bool: Bool? { if case .bool(let b) = self { return b } else { return nil } }
+    /// Short JSON-like text for error messages.
+    public var jsonText: String {
+        switch self {
+        case .null: return "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .number(let n): return "\(n)"
+        case .string(let s): return "\"\(s)\""
+        case .array: return "an array"
+        case .object: return "an object"
+        }
+    }
+
     /// An integral number.
     public var int: Int? {
         guard let n = number, n.rounded() == n, abs(n) < 1e15 else { return nil }

@@ -31,7 +31,7 @@ public struct BasicUNetArchitecture: ModuleTreeArchitecture {
         }
         func integer(_ key: String, _ d: Int) throws(ArchitectureError) -> Int {
             guard let v = arguments[key] else { return d }
-            guard let i = v.int, i >= 1 else { throw ArchitectureError("\(key) must be a positive integer") }
+            guard let i = v.int, (1...4096).contains(i) else { throw ArchitectureError("\(key) must be an integer in 1…4096") }
             return i
         }
         let dims = try integer("spatial_dims", 3)
@@ -43,6 +43,7 @@ public struct BasicUNetArchitecture: ModuleTreeArchitecture {
                 throw ArchitectureError("features must be six positive integers")
             }
             features = a.map { $0.int! }
+            if let problem = Self.featureProblem(features) { throw ArchitectureError(problem) }
         } else {
             features = [32, 32, 64, 128, 256, 32]
         }
@@ -64,6 +65,16 @@ public struct BasicUNetArchitecture: ModuleTreeArchitecture {
         if case .prelu(let n) = activation.kind, n != 1, !blocks.allSatisfy({ $0.out == n }) {
             throw ArchitectureError("prelu num_parameters \(n) must be 1 or the channel count of every block")
         }
+    }
+
+    /// The decoder's deconvolutions halve features[4], [3] and [2] (MONAI `UpCat(halves=True)`),
+    /// so those must be at least 2; every channel count is capped so weight sizes stay finite.
+    static func featureProblem(_ features: [Int]) -> String? {
+        if let big = features.first(where: { $0 > 4096 }) { return "features entry \(big) exceeds 4096 channels" }
+        guard features[2...4].allSatisfy({ $0 >= 2 }) else {
+            return "features[2], [3] and [4] must be at least 2 (the decoder halves them), got \(features)"
+        }
+        return nil
     }
 
     /// Every Convolution block: state_dict prefix, input and output channels.

@@ -62,8 +62,9 @@ public struct ModelDescription: Sendable {
     /// Parses and validates model.json at `path`.
     public init(path: String) throws(ModelError) {
         func fail(_ problem: String) -> ModelError { ModelError(path: path, problem: problem) }
+        do { try FileChecks.requireRegularFile(path) } catch { throw fail(error.problem) }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw fail(FileManager.default.fileExists(atPath: path) ? "cannot be read" : "file not found")
+            throw fail("cannot be read")
         }
         let root: [String: JSONValue]
         do {
@@ -113,6 +114,7 @@ public struct ModelDescription: Sendable {
             throw fail("\"classes\" must be a non-empty list of names")
         }
         classes = classValues.map { $0.string! }
+        if let problem = Self.duplicateClassProblem(classes) { throw fail(problem) }
         guard classes.count == architecture.outputChannels else {
             throw fail("classes lists \(classes.count) names but the network has \(architecture.outputChannels) "
                 + "output channels (arguments.out_channels)")
@@ -133,7 +135,8 @@ public struct ModelDescription: Sendable {
         }
         let window = IntensityWindow(aMin: try number("a_min"), aMax: try number("a_max"),
                                      bMin: try number("b_min"), bMax: try number("b_max"),
-                                     clip: intensity["clip"]?.bool ?? false)
+                                     clip: try Self.strictBool(intensity["clip"], "preprocessing.intensity.clip", default: false, fail))
+        if let problem = Self.spacingProblem(spacingValues.map { $0.number! }) { throw fail(problem) }
         preprocessing = PreprocessingConfig(orientation: orientation.uppercased(),
                                             spacing: spacingValues.map { $0.number! }, intensity: window)
 
@@ -142,10 +145,50 @@ public struct ModelDescription: Sendable {
             throw fail("inference.roi_size must be three positive integers")
         }
         roiSize = roi.map { $0.int! }
+        if let problem = Self.roiSizeProblem(roiSize) { throw fail(problem) }
         if let problem = architecture.roiProblem(roiSize) { throw fail("inference.\(problem)") }
-        let overlap = inference["overlap"]?.number ?? 0.25
-        guard overlap >= 0, overlap < 1 else { throw fail("inference.overlap must be in [0, 1)") }
+        let overlap = try Self.strictNumber(inference["overlap"], "inference.overlap", default: 0.25, fail)
+        guard overlap >= 0, overlap <= Self.maxOverlap else {
+            throw fail("inference.overlap \(overlap) must be in [0, \(Self.maxOverlap)]")
+        }
         self.overlap = overlap
+    }
+
+    // MARK: Domains of the numbers in model.json
+
+    /// Largest sliding-window overlap: at 0.9 a 96-voxel window steps by 9 voxels; closer to 1
+    /// the step reaches 1 voxel and the window count explodes.
+    static let maxOverlap = 0.9
+    /// Largest sliding-window size per axis.
+    static let maxRoiSize = 1024
+
+    /// A present key of the wrong type is an error; only an absent key takes the default.
+    static func strictBool(_ value: JSONValue?, _ key: String, default d: Bool,
+                           _ fail: (String) -> ModelError) throws(ModelError) -> Bool {
+        guard let value else { return d }
+        guard let b = value.bool else { throw fail("\(key) must be true or false, not \(value.jsonText)") }
+        return b
+    }
+
+    static func strictNumber(_ value: JSONValue?, _ key: String, default d: Double,
+                             _ fail: (String) -> ModelError) throws(ModelError) -> Double {
+        guard let value else { return d }
+        guard let n = value.number else { throw fail("\(key) must be a number, not \(value.jsonText)") }
+        return n
+    }
+
+    static func duplicateClassProblem(_ classes: [String]) -> String? {
+        var seen = Set<String>()
+        guard let dup = classes.first(where: { !seen.insert($0).inserted }) else { return nil }
+        return "classes lists \"\(dup)\" twice; class names become CSV columns and must be unique"
+    }
+
+    static func spacingProblem(_ spacing: [Double]) -> String? {
+        GeometryDomain.spacingProblem(spacing).map { "preprocessing.spacing: \($0)" }
+    }
+
+    static func roiSizeProblem(_ roi: [Int]) -> String? {
+        roi.allSatisfy({ $0 <= maxRoiSize }) ? nil : "inference.roi_size \(roi) exceeds \(maxRoiSize) voxels per axis"
     }
 
     /// True for three letters naming three different axes (R/L, A/P, S/I).

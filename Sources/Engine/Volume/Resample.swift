@@ -50,7 +50,12 @@ public struct SpacingPlan: Sendable {
         let mapped = corners.map { toOut.apply($0) }
         var lo = mapped[0], hi = mapped[0]
         for p in mapped { lo = pointwiseMin(lo, p); hi = pointwiseMax(hi, p) }
-        let shape = (0..<3).map { max(1, Int((hi[$0] - lo[$0] + 1).rounded(.toNearestOrEven))) }
+        // Clamped before the conversion so absurd extents cannot trap; callers that allocate
+        // check the shape against the budget first (`GeometryDomain.resampledGrid`).
+        let shape = (0..<3).map { n -> Int in
+            let extent = (hi[n] - lo[n] + 1).rounded(.toNearestOrEven)
+            return extent.isFinite ? Int(min(max(extent, 1), Double(Int32.max))) : Int(Int32.max)
+        }
         let tol = 1e-6 * max(1, (0..<3).map { hi[$0] - lo[$0] }.max()!)
         let origin = zip(corners, mapped).first { (_, p) in (0..<3).allSatisfy { abs(p[$0] - lo[$0]) <= tol } }
             .map { source.affine.apply($0.0) } ?? source.affine.apply(corners[0])
