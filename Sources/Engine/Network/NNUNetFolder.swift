@@ -142,6 +142,20 @@ public struct NNUNetFolder: Sendable {
     /// ensembles folds. Checks every checkpoint's tensors against the plans and dataset.json.
     public func loadNetwork(folds requested: [String]? = nil, checkpoint: Checkpoint = .final) throws
         -> any SegmentationNetwork {
+        try load(folds: requested, checkpoint: checkpoint).network
+    }
+
+    /// nnU-Net's inference pipeline over the network of `folds`. With `mirror`, test-time
+    /// mirroring runs over the checkpoint's `inference_allowed_mirroring_axes` (none for
+    /// `*NoMirroring` trainers).
+    public func pipeline(folds requested: [String]? = nil, checkpoint: Checkpoint = .final, tileStep: Double = 0.5,
+                         mirror: Bool = false) throws -> NNUNetPipeline {
+        let (network, axes) = try load(folds: requested, checkpoint: checkpoint)
+        return NNUNetPipeline(folder: self, network: network, tileStep: tileStep, mirrorAxes: mirror ? axes : [])
+    }
+
+    private func load(folds requested: [String]?, checkpoint: Checkpoint) throws
+        -> (network: any SegmentationNetwork, mirrorAxes: [Int]) {
         let folds = requested ?? availableFolds
         guard !folds.isEmpty else {
             throw ModelError(path: path, problem: "no fold_N folder with weights")
@@ -151,16 +165,22 @@ public struct NNUNetFolder: Sendable {
                 + (availableFolds.isEmpty ? "none" : availableFolds.joined(separator: ", ")) + ")")
         }
         var networks: [any SegmentationNetwork] = []
+        var axes: [Int] = []
         for fold in folds {
             let file = ((path as NSString).appendingPathComponent("fold_\(fold)") as NSString)
                 .appendingPathComponent(checkpoint.fileName)
-            networks.append(architecture.build(parameters: try loadParameters(file)))
+            let (parameters, root) = try loadParameters(file)
+            networks.append(architecture.build(parameters: parameters))
+            if case .list(let values)? = root["inference_allowed_mirroring_axes"] {
+                axes = values.compactMap { if case .int(let i) = $0 { return i } else { return nil } }
+            }
         }
-        return networks.count == 1 ? networks[0] : FoldEnsemble(folds: networks.map { $0 as! any TapedNetwork })
+        let network = networks.count == 1 ? networks[0] : FoldEnsemble(folds: networks.map { $0 as! any TapedNetwork })
+        return (network, axes)
     }
 
     /// The tensors of one checkpoint; alias keys (`.all_modules.`, `decoder.encoder.`) are skipped.
-    func loadParameters(_ file: String) throws(ModelError) -> [String: [Float]] {
+    func loadParameters(_ file: String) throws(ModelError) -> (parameters: [String: [Float]], root: CheckpointValue) {
         guard FileManager.default.fileExists(atPath: file) else {
             throw ModelError(path: file, problem: "checkpoint not found")
         }
@@ -202,7 +222,7 @@ public struct NNUNetFolder: Sendable {
                 throw ModelError(path: error.path, problem: error.problem)
             }
         }
-        return parameters
+        return (parameters, checkpoint.root)
     }
 
     /// Keys sharing storage with canonical ones in every nnU-Net state_dict.

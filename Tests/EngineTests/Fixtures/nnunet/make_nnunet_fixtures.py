@@ -12,6 +12,13 @@ alias keys and deep-supervision heads):
   skip), a strided projecting skip and a strided identity-channel skip.
 * oldplans: the plain fold-0 weights under early nnU-Net v2 plans (no "architecture" entry).
 
+* ct: a PlainConvUNet for the sample CT's 3 mm grid (transpose_forward [0, 2, 1], patch 40×48×32),
+  with nnUNetPredictor's label maps (device cpu, perform_everything_on_device=False, no mirroring,
+  step 0.5) of ../../../../SampleData/example_ct.nii.gz (ct_predicted.nii.gz) and of the same CT
+  with the voxels outside a cylinder set to 0, as scanners store them (predicted as
+  ct_masked_predicted.nii.gz; this one exercises crop_to_nonzero; the test rebuilds the masked CT).
+* pipeline_rules.json: compute_steps_for_sliding_window and compute_gaussian results.
+
 expected_<name>.safetensors: input [C, D, H, W], weights w [D, H, W] (a Gaussian-like stitch
 weight), logits [K, D, H, W] (fold mean for plain) and gradient = d(sum_v w_v * logits[1, v])/d input.
 """
@@ -151,6 +158,62 @@ def _inference_forward(net, x):
     return n(x)
 
 
+def predict_ct():
+    import nibabel as nib
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+    kwargs = dict(COMMON, n_stages=3, features_per_stage=[4, 8, 16], kernel_sizes=[[3, 3, 3]] * 3,
+                  strides=[[1, 1, 1], [2, 2, 2], [2, 2, 2]], n_conv_per_stage=[2, 2, 2], n_conv_per_stage_decoder=[2, 2])
+    net = "dynamic_network_architectures.architectures.unet.PlainConvUNet"
+    config = configuration(net, kwargs, [40, 48, 32])
+    config["spacing"] = [3.0, 3.0, 3.0]
+    p = plans({"3d_fullres": config}, transpose=(0, 2, 1))
+    p["image_reader_writer"] = "SimpleITKIO"
+    p["foreground_intensity_properties_per_channel"]["0"].update(
+        {"mean": 100.0, "std": 200.0, "percentile_00_5": -1000.0, "percentile_99_5": 1500.0})
+    write_folder("ct", p, dataset(["background", "soft", "bone"]), [build(net, kwargs, 3, 5)])
+
+    sample = os.path.join(HERE, "..", "..", "..", "..", "SampleData", "example_ct.nii.gz")
+    image = nib.load(sample)
+    data = np.asanyarray(image.dataobj)
+    i, j = np.meshgrid(np.arange(data.shape[0]), np.arange(data.shape[1]), indexing="ij")
+    inside = (i - data.shape[0] / 2) ** 2 + (j - data.shape[1] / 2) ** 2 < (0.45 * data.shape[0]) ** 2
+    masked = np.where(inside[:, :, None], data, 0).astype(np.int32)
+    masked_path = os.path.join(HERE, "ct_masked.tmp.nii.gz")
+    nib.save(nib.Nifti1Image(masked, image.affine, image.header), masked_path)
+
+    predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=False,
+                                perform_everything_on_device=False, device=torch.device("cpu"),
+                                verbose=False, verbose_preprocessing=False, allow_tqdm=False)
+    predictor.initialize_from_trained_model_folder(os.path.join(HERE, "ct", CONFIG_DIR), use_folds=(0,),
+                                                   checkpoint_name="checkpoint_final.pth")
+    out = os.path.join(HERE, "predicted.tmp")
+    os.makedirs(out, exist_ok=True)
+    predictor.predict_from_files([[sample], [masked_path]],
+                                 [os.path.join(out, "ct"), os.path.join(out, "ct_masked")],
+                                 save_probabilities=False, overwrite=True,
+                                 num_processes_preprocessing=1, num_processes_segmentation_export=1)
+    shutil.move(os.path.join(out, "ct.nii.gz"), os.path.join(HERE, "ct_predicted.nii.gz"))
+    shutil.move(os.path.join(out, "ct_masked.nii.gz"), os.path.join(HERE, "ct_masked_predicted.nii.gz"))
+    shutil.rmtree(out)
+    os.remove(masked_path)
+
+
+def pipeline_rules():
+    from nnunetv2.inference.sliding_window_prediction import compute_gaussian, compute_steps_for_sliding_window
+
+    cases = [([300], [128], 0.8), ([112, 122, 101], [40, 48, 32], 0.5), ([97, 64, 33], [64, 64, 32], 0.5),
+             ([250, 173, 129], [96, 80, 112], 0.3)]
+    steps = [{"size": s, "patch": p, "step": t, "starts": [list(map(int, a)) for a in
+                                                           compute_steps_for_sliding_window(s, p, t)]}
+             for s, p, t in cases]
+    g = compute_gaussian((6, 8, 5), sigma_scale=1. / 8, value_scaling_factor=10, device=torch.device("cpu"))
+    big = compute_gaussian((40, 48, 32), sigma_scale=1. / 8, value_scaling_factor=10, device=torch.device("cpu"))
+    with open(os.path.join(HERE, "pipeline_rules.json"), "w") as f:
+        json.dump({"steps": steps, "gaussian_6_8_5": g.float().reshape(-1).tolist(),
+                   "gaussian_40_48_32_sum": float(big.double().sum()), "gaussian_40_48_32_min": float(big.min())}, f)
+
+
 def main():
     torch.set_num_threads(1)
     # PlainConvUNet, two folds, configuration inheritance.
@@ -190,6 +253,9 @@ def main():
                 "conv_kernel_sizes": plain_kwargs["kernel_sizes"]})
     write_folder("oldplans", plans({"3d_fullres": old}), dataset(labels), folds[:1])
     expected("oldplans", folds[:1], patch, 12)
+
+    predict_ct()
+    pipeline_rules()
 
 
 if __name__ == "__main__":
