@@ -13,7 +13,10 @@ struct SegmentCommand: ParsableCommand {
 
             --model may also be an nnU-Net v2 results folder (plans.json + dataset.json + fold_N/): \
             then nnU-Net's own pipeline runs (crop to non-zero, its normalisation, Gaussian-blended \
-            tiles, fold ensemble) and the label map is written on the scan's own grid, as nnU-Net writes it.
+            tiles, fold ensemble) and the label map is written on the scan's own grid, as nnU-Net writes it. \
+            With --pipeline totalsegmentator (the default for Dataset29x_TotalSegmentator… folders) \
+            TotalSegmentator's steps wrap it: RAS, order-1 zoom to the plans' spacing, int32 truncation, \
+            tile step 0.8, fold 0, and the labels zoomed back (order 0) to the scan.
             """)
 
     @Argument(help: "CT scan (NIfTI .nii or .nii.gz).")
@@ -32,8 +35,12 @@ struct SegmentCommand: ParsableCommand {
             throw ValidationError("no --model given and SampleData/model was not found (set AGG2EXP_SAMPLE_DATA)")
         }
         if NNUNetFolder.isFolder(directory) {
-            let pipeline = try nnunet.pipeline(directory)
-            let labels = try pipeline.segment(try NIfTI.readVolume(scan), scanPath: scan, progress: progressHandler())
+            let totalSegmentator = try nnunet.isTotalSegmentator(directory)
+            let pipeline = try nnunet.pipeline(directory, totalSegmentator: totalSegmentator)
+            let volume = try NIfTI.readVolume(scan)
+            let labels = totalSegmentator
+                ? try pipeline.segmentAsTotalSegmentator(volume, scanPath: scan, progress: progressHandler())
+                : try pipeline.segment(volume, scanPath: scan, progress: progressHandler())
             if isatty(2) == 1 { FileHandle.standardError.write(Data("\n".utf8)) }
             try NIfTI.write(labels, to: out, datatype: pipeline.folder.classes.count <= 256 ? .uint8 : .int16)
             return
@@ -74,7 +81,21 @@ struct NNUNetOptions: ParsableArguments {
     @Flag(name: .long, help: "nnU-Net test-time mirroring over the axes the trainer allows (default off).")
     var mirror = false
 
-    func pipeline(_ directory: String) throws -> NNUNetPipeline {
+    @Option(name: .long, help: ArgumentHelp("Pipeline around the nnU-Net network: nnunet, or totalsegmentator "
+        + "(default for Dataset29x_TotalSegmentator… folders).", valueName: "nnunet|totalsegmentator"))
+    var pipeline: String?
+
+    func isTotalSegmentator(_ directory: String) throws -> Bool {
+        switch pipeline {
+        case nil: return TotalSegmentator.isTotalSegmentatorFolder(directory)
+        case "totalsegmentator": return true
+        case "nnunet": return false
+        case let other?: throw ValidationError("--pipeline must be nnunet or totalsegmentator, not '\(other)'")
+        }
+    }
+
+    /// TotalSegmentator runs fold 0 with tile step 0.8 unless told otherwise.
+    func pipeline(_ directory: String, totalSegmentator: Bool) throws -> NNUNetPipeline {
         var which = NNUNetFolder.Checkpoint.final
         if let checkpoint {
             guard let c = NNUNetFolder.Checkpoint(rawValue: checkpoint) else {
@@ -93,13 +114,16 @@ struct NNUNetOptions: ParsableArguments {
             return list
         }
         let folder = try NNUNetFolder(path: directory, configuration: configuration)
-        return try folder.pipeline(folds: foldList, checkpoint: which, tileStep: tileStep ?? 0.5, mirror: mirror)
+        return try folder.pipeline(folds: foldList ?? (totalSegmentator ? ["0"] : nil), checkpoint: which,
+                                   tileStep: tileStep ?? (totalSegmentator ? TotalSegmentator.tileStep : 0.5),
+                                   mirror: mirror)
     }
 
     /// The nnU-Net options mean nothing for a model.json directory.
     func rejectWithoutNNUNet() throws {
-        if folds != nil || checkpoint != nil || configuration != nil || tileStep != nil || mirror {
-            throw ValidationError("--folds, --checkpoint, --configuration, --tile-step and --mirror need an nnU-Net results folder as --model")
+        if folds != nil || checkpoint != nil || configuration != nil || tileStep != nil || mirror || pipeline != nil {
+            throw ValidationError("--folds, --checkpoint, --configuration, --tile-step, --mirror and --pipeline need an "
+                + "nnU-Net results folder as --model")
         }
     }
 }

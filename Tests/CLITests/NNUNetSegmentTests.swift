@@ -47,3 +47,20 @@ final class NNUNetSegmentTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: out))
     }
 }
+
+extension NNUNetSegmentTests {
+    /// --pipeline totalsegmentator on a 3 mm model: the zoom is the identity, so the labels are
+    /// the plain pipeline's with tile step 0.8; the run is checked against the engine call.
+    func testTotalSegmentatorPipelineMatchesTheEngine() throws {
+        let scan = try XCTUnwrap(SampleData.scanPath)
+        let out = try makeTemporaryDirectory(self) + "/seg.nii.gz"
+        let result = try runAgg2Exp(["segment", scan, "--model", ctFolder, "--pipeline", "totalsegmentator", "--out", out])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let pipeline = try NNUNetFolder(path: ctFolder).pipeline(folds: ["0"], tileStep: 0.8)
+        let volume = try NIfTI.readVolume(scan)
+        let want = try pipeline.segmentAsTotalSegmentator(volume, scanPath: scan)
+        XCTAssertEqual(try NIfTI.readLabelMap(out).labels, want.labels)
+        let bad = try runAgg2Exp(["segment", scan, "--model", ctFolder, "--pipeline", "monai", "--out", out + "2"])
+        XCTAssertEqual(bad.status, 64, bad.stderr)
+    }
+}

@@ -76,3 +76,49 @@ final class NNUNetPipelineTests: XCTestCase {
         }
     }
 }
+
+/// TotalSegmentator's resampling around nnU-Net against scipy (make_nnunet_fixtures.py ts_prestep).
+final class TotalSegmentatorTests: XCTestCase {
+    func testPreStepMatchesScipyZoomOnTheSampleCT() throws {
+        let reference = try SafetensorsFile(path: XCTUnwrap(Bundle.module.resourceURL)
+            .appendingPathComponent("Fixtures/nnunet/ts_prestep.safetensors").path)
+        let scan = try NIfTI.readVolume(try XCTUnwrap(SampleData.scanPath))
+        let prepared = TotalSegmentator.preprocess(scan, spacing: [1.5, 1.5, 1.5])
+        XCTAssertEqual(prepared.grid.dims, try reference.integers("shape"))
+        assertAllClose(prepared.grid.spacing, [1.5, 1.5, 1.5], absTol: 1e-9)
+        let slices = try reference.integers("slices")
+        let (ni, nj) = (prepared.grid.dims[0], prepared.grid.dims[1])
+        var equal = 0, within1 = 0
+        for (n, k) in try reference.integers("k").enumerated() {
+            for j in 0..<nj { for i in 0..<ni {
+                let want = slices[(n * ni + i) * nj + j]
+                let got = Int(prepared.voxels[i + ni * (j + nj * k)])
+                if got == want { equal += 1 } else if abs(got - want) <= 1 { within1 += 1 }
+            }}
+        }
+        let total = slices.count
+        XCTAssertGreaterThanOrEqual(Double(equal) / Double(total), 0.9999, "\(total - equal) of \(total) differ")
+        XCTAssertEqual(equal + within1, total, "every voxel within 1 HU")
+    }
+
+    func testRestoreReturnsTheScanGrid() throws {
+        // A scan in LPS at 3 mm: labels made on the 1.5 mm RAS grid come back on the scan's grid,
+        // and a label map that is constant along each RAS axis band survives the round trip.
+        let affine = Affine(rowMajor: [-3, 0, 0, 10, 0, -3, 0, 20, 0, 0, 3, -5, 0, 0, 0, 1])
+        let scan = makeVolume(dims: [10, 8, 6], affine: affine) { i, _, _ in Float(i) }
+        let prepared = TotalSegmentator.preprocess(scan, spacing: [1.5, 1.5, 1.5])
+        XCTAssertEqual(prepared.grid.dims, [20, 16, 12])
+        XCTAssertEqual(Orientation.code(for: prepared.grid.affine), "RAS")
+        let labels = LabelMap(grid: prepared.grid, labels: prepared.voxels.map { $0 >= 4.5 ? 1 : 0 })
+        let restored = TotalSegmentator.restore(labels, to: scan)
+        XCTAssertEqual(restored.grid, scan.grid)
+        XCTAssertEqual(restored.labels, scan.voxels.map { $0 >= 4.5 ? 1 : 0 })
+    }
+
+    func testFolderNameDetection() {
+        XCTAssertTrue(TotalSegmentator.isTotalSegmentatorFolder(
+            "/home/u/.totalsegmentator/nnunet/results/Dataset291_TotalSegmentator_part1_organs_1559subj/"
+                + "nnUNetTrainerNoMirroring__nnUNetPlans__3d_fullres"))
+        XCTAssertFalse(TotalSegmentator.isTotalSegmentatorFolder("/data/Dataset999_Fixture/nnUNetTrainer__nnUNetPlans__3d_fullres"))
+    }
+}

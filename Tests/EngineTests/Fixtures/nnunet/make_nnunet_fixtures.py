@@ -18,6 +18,9 @@ alias keys and deep-supervision heads):
   with the voxels outside a cylinder set to 0, as scanners store them (predicted as
   ct_masked_predicted.nii.gz; this one exercises crop_to_nonzero; the test rebuilds the masked CT).
 * pipeline_rules.json: compute_steps_for_sliding_window and compute_gaussian results.
+* ts_prestep.safetensors: TotalSegmentator's pre-step on the sample CT (as_closest_canonical,
+  scipy.ndimage.zoom(order=1, mode="nearest") to 1.5 mm, astype(int32)): the output shape and
+  four k-slices of it (int16).
 
 expected_<name>.safetensors: input [C, D, H, W], weights w [D, H, W] (a Gaussian-like stitch
 weight), logits [K, D, H, W] (fold mean for plain) and gradient = d(sum_v w_v * logits[1, v])/d input.
@@ -199,6 +202,20 @@ def predict_ct():
     os.remove(masked_path)
 
 
+def ts_prestep():
+    import nibabel as nib
+    from scipy import ndimage
+
+    image = nib.as_closest_canonical(nib.load(os.path.join(HERE, "..", "..", "..", "..", "SampleData", "example_ct.nii.gz")))
+    data = image.get_fdata()
+    zoom = np.array(image.header.get_zooms()) / 1.5
+    out = ndimage.zoom(data, zoom, order=1, mode="nearest").astype(np.int32)
+    ks = [0, 77, 150, out.shape[2] - 1]
+    save_file({"shape": torch.tensor(out.shape, dtype=torch.int64), "k": torch.tensor(ks, dtype=torch.int64),
+               "slices": torch.from_numpy(np.stack([out[:, :, k] for k in ks]).astype(np.int16))},
+              os.path.join(HERE, "ts_prestep.safetensors"))
+
+
 def pipeline_rules():
     from nnunetv2.inference.sliding_window_prediction import compute_gaussian, compute_steps_for_sliding_window
 
@@ -256,6 +273,7 @@ def main():
 
     predict_ct()
     pipeline_rules()
+    ts_prestep()
 
 
 if __name__ == "__main__":
