@@ -9,6 +9,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // C shims: each publishes a small, prefixed API so Swift never sees the raw C structs.
@@ -24,7 +25,9 @@ let package = Package(
         // Translation-exact GEMM for convolutions (fused multiply-add chains in a fixed order).
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
 
-        .target(name: "Engine", dependencies: ["CNifti", "COpenBLAS", "CKernels"]),
+        .target(name: "Engine", dependencies: [
+            "CNifti", "COpenBLAS", "CKernels", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+        ]),
         .target(name: "Explorer", dependencies: ["Engine"]),
         .target(name: "Terminal", dependencies: ["CNCurses", "Engine", "Explorer"]),
         .executableTarget(name: "agg2exp", dependencies: [

@@ -10,6 +10,13 @@ struct SegmentCommand: ParsableCommand {
             The scan is preprocessed as model.json says (orientation, intensity window, spacing) and \
             segmented by sliding-window inference. The label map is written in that model grid, with \
             its affine. Progress goes to stderr when stderr is a terminal.
+
+            --model may also be an nnU-Net v2 results folder (plans.json + dataset.json + fold_N/): \
+            then nnU-Net's own pipeline runs (crop to non-zero, its normalisation, Gaussian-blended \
+            tiles, fold ensemble) and the label map is written on the scan's own grid, as nnU-Net writes it. \
+            With --pipeline totalsegmentator (the default for Dataset29x_TotalSegmentator… folders) \
+            TotalSegmentator's steps wrap it: RAS, order-1 zoom to the plans' spacing, int32 truncation, \
+            tile step 0.8, fold 0, and the labels zoomed back (order 0) to the scan.
             """)
 
     @Argument(help: "CT scan (NIfTI .nii or .nii.gz).")
@@ -23,6 +30,7 @@ struct SegmentCommand: ParsableCommand {
 
     @OptionGroup var compute: ThreadsOption
     @OptionGroup var resources: ResourceOptions
+    @OptionGroup var nnunet: NNUNetOptions
 
     func run() throws {
         compute.apply()
@@ -30,18 +38,97 @@ struct SegmentCommand: ParsableCommand {
             throw DataError("no --model given and SampleData/model was not found (set AGG2EXP_SAMPLE_DATA)")
         }
         try Preflight.output(out, inputs: [scan], extensions: [".nii", ".nii.gz"])
+        if NNUNetFolder.isFolder(directory) {
+            let totalSegmentator = try nnunet.isTotalSegmentator(directory)
+            let pipeline = try nnunet.pipeline(directory, totalSegmentator: totalSegmentator)
+            let volume = try NIfTI.readVolume(scan)
+            let labels = totalSegmentator
+                ? try pipeline.segmentAsTotalSegmentator(volume, scanPath: scan, progress: progressHandler())
+                : try pipeline.segment(volume, scanPath: scan, progress: progressHandler())
+            if isatty(2) == 1 { FileHandle.standardError.write(Data("\n".utf8)) }
+            try NIfTI.write(labels, to: out, datatype: pipeline.folder.classes.count <= 256 ? .uint8 : .int16)
+            return
+        }
+        try nnunet.rejectWithoutNNUNet()
         let segmentation = try SegmentationModel.load(directory: directory)
         try Preflight.check(scan: scan, model: segmentation, resources: resources)
         let input = segmentation.preprocess(try NIfTI.readVolume(scan))
-        var progress: ProgressHandler?
-        if isatty(2) == 1 {
-            progress = { (fraction: Double) in
-                FileHandle.standardError.write(Data(String(format: "\rsegmenting %3.0f%%", fraction * 100).utf8))
-            }
-        }
+        let progress = progressHandler()
         let (_, labels) = try segmentation.predict(input, progress: progress, cancel: nil)
         if progress != nil { FileHandle.standardError.write(Data("\n".utf8)) }
         let datatype: NIfTIDatatype = segmentation.classCount <= 256 ? .uint8 : .int16
         try NIfTI.write(labels, to: out, datatype: datatype)
+    }
+
+    private func progressHandler() -> ProgressHandler? {
+        guard isatty(2) == 1 else { return nil }
+        return { (fraction: Double) in
+            FileHandle.standardError.write(Data(String(format: "\rsegmenting %3.0f%%", fraction * 100).utf8))
+        }
+    }
+}
+
+/// Options that apply when --model is an nnU-Net v2 results folder.
+struct NNUNetOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("nnU-Net folds to ensemble, comma-separated (default: every fold_N present).",
+                                            valueName: "0,1,…"))
+    var folds: String?
+
+    @Option(name: .long, help: "nnU-Net checkpoint: final (checkpoint_final.pth) or best (checkpoint_best.pth).")
+    var checkpoint: String?
+
+    @Option(name: .long, help: "nnU-Net plans configuration (default: the folder name's last part, e.g. 3d_fullres).")
+    var configuration: String?
+
+    @Option(name: .long, help: "nnU-Net tile step as a fraction of the patch (default 0.5).")
+    var tileStep: Double?
+
+    @Flag(name: .long, help: "nnU-Net test-time mirroring over the axes the trainer allows (default off).")
+    var mirror = false
+
+    @Option(name: .long, help: ArgumentHelp("Pipeline around the nnU-Net network: nnunet, or totalsegmentator "
+        + "(default for Dataset29x_TotalSegmentator… folders).", valueName: "nnunet|totalsegmentator"))
+    var pipeline: String?
+
+    func isTotalSegmentator(_ directory: String) throws -> Bool {
+        switch pipeline {
+        case nil: return TotalSegmentator.isTotalSegmentatorFolder(directory)
+        case "totalsegmentator": return true
+        case "nnunet": return false
+        case let other?: throw ValidationError("--pipeline must be nnunet or totalsegmentator, not '\(other)'")
+        }
+    }
+
+    /// TotalSegmentator runs fold 0 with tile step 0.8 unless told otherwise.
+    func pipeline(_ directory: String, totalSegmentator: Bool) throws -> NNUNetPipeline {
+        var which = NNUNetFolder.Checkpoint.final
+        if let checkpoint {
+            guard let c = NNUNetFolder.Checkpoint(rawValue: checkpoint) else {
+                throw ValidationError("--checkpoint must be final or best, not '\(checkpoint)'")
+            }
+            which = c
+        }
+        if let tileStep, !(tileStep > 0 && tileStep <= 1) {
+            throw ValidationError("--tile-step must be in (0, 1], not \(tileStep)")
+        }
+        let foldList = try folds.map { text -> [String] in
+            let list = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard !list.isEmpty, list.allSatisfy({ Int($0) != nil || $0 == "all" }) else {
+                throw ValidationError("--folds must be fold numbers separated by commas, such as 0,1,2")
+            }
+            return list
+        }
+        let folder = try NNUNetFolder(path: directory, configuration: configuration)
+        return try folder.pipeline(folds: foldList ?? (totalSegmentator ? ["0"] : nil), checkpoint: which,
+                                   tileStep: tileStep ?? (totalSegmentator ? TotalSegmentator.tileStep : 0.5),
+                                   mirror: mirror)
+    }
+
+    /// The nnU-Net options mean nothing for a model.json directory.
+    func rejectWithoutNNUNet() throws {
+        if folds != nil || checkpoint != nil || configuration != nil || tileStep != nil || mirror || pipeline != nil {
+            throw ValidationError("--folds, --checkpoint, --configuration, --tile-step, --mirror and --pipeline need an "
+                + "nnU-Net results folder as --model")
+        }
     }
 }

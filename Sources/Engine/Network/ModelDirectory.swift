@@ -47,7 +47,11 @@ public struct PreprocessingConfig: Sendable, Equatable {
 ///       "classes": ["background", …],
 ///       "preprocessing": {"orientation": "RAS", "spacing": [1.5, 1.5, 1.5],
 ///                         "intensity": {"a_min": -1024, "a_max": 1024, "b_min": 0, "b_max": 1, "clip": true}},
-///       "inference": {"roi_size": [96, 96, 96], "overlap": 0.25} }
+///       "inference": {"roi_size": [96, 96, 96], "overlap": 0.25},
+///       "weights": "model.safetensors" }
+///
+/// `weights` (optional) names the weight file beside model.json: safetensors, or a PyTorch
+/// checkpoint (`.pth` / `.pt`).
 public struct ModelDescription: Sendable {
     public static let format = "agg2exp-model/1"
 
@@ -58,6 +62,8 @@ public struct ModelDescription: Sendable {
     public let overlap: Double
     /// The MONAI release the weights were trained with, when model.json states it.
     public let monaiVersion: MONAIVersion?
+    /// The weight file's name inside the model directory.
+    public let weightsFile: String
 
     /// Parses and validates model.json at `path`.
     public init(path: String) throws(ModelError) {
@@ -76,11 +82,19 @@ public struct ModelDescription: Sendable {
             throw fail("malformed JSON (\(Self.reason(error)))")
         }
         let known: Set<String> = ["format", "architecture", "arguments", "classes", "preprocessing", "inference",
-                                  "monai_version"]
+                                  "monai_version", "weights"]
         if let bad = root.keys.sorted().first(where: { !known.contains($0) }) { throw fail("unknown key '\(bad)'") }
         guard let format = root["format"]?.string else { throw fail("missing \"format\": \"\(Self.format)\"") }
         guard format == Self.format else { throw fail("unsupported format '\(format)' (expected '\(Self.format)')") }
 
+        switch root["weights"] {
+        case nil:
+            weightsFile = ModelDirectory.weightsFile
+        case .string(let file)? where !file.isEmpty && !file.contains("/"):
+            weightsFile = file
+        default:
+            throw fail("\"weights\" must be a file name beside model.json, such as \"model.pth\"")
+        }
         guard let name = root["architecture"]?.string else { throw fail("missing \"architecture\"") }
         guard let type = NetworkArchitectures.named(name) else {
             let names = NetworkArchitectures.all.map { $0.name }.joined(separator: ", ")
@@ -221,30 +235,25 @@ public enum ModelDirectory {
     public static let descriptionFile = "model.json"
     public static let weightsFile = "model.safetensors"
 
-    /// Reads model.json and model.safetensors from `directory` and builds the network.
+    /// Reads model.json and its weight file from `directory` and builds the network.
     public static func load(directory: String) throws -> (description: ModelDescription, network: any SegmentationNetwork) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw ModelError(path: directory, problem: "model directory not found")
         }
         let description = try ModelDescription(path: (directory as NSString).appendingPathComponent(descriptionFile))
-        let weightsPath = (directory as NSString).appendingPathComponent(weightsFile)
+        let weightsPath = (directory as NSString).appendingPathComponent(description.weightsFile)
         let parameters = try loadParameters(path: weightsPath, description: description)
         return (description, description.architecture.build(parameters: parameters))
     }
 
-    /// Every expected tensor from a safetensors file, checked against the architecture: one
-    /// error lists all missing, unexpected and mis-shaped tensors.
+    /// Every expected tensor from a weight file (safetensors or .pth), checked against the
+    /// architecture: one error lists all missing, unexpected and mis-shaped tensors.
     public static func loadParameters(path: String, description: ModelDescription) throws -> [String: [Float]] {
-        let file: SafetensorsFile
-        do {
-            file = try SafetensorsFile(path: path)
-        } catch {
-            throw ModelError(path: path, problem: error.problem)
-        }
+        let file = try WeightFiles.open(path)
         let expected = description.architecture.parameterShapes
         let classifier = description.architecture.classifierWeightKey
-        if let found = file.entries[classifier], found.isFloatingPoint, let outputs = found.shape.first,
+        if let found = file.info(classifier), found.isFloatingPoint, let outputs = found.shape.first,
            outputs != description.classes.count {
             throw ModelError(path: path, problem: "the weights have \(outputs) output classes (\(classifier) "
                 + "\(found.shape)) but model.json lists \(description.classes.count) classes")
@@ -252,7 +261,7 @@ public enum ModelDirectory {
         var problems: [String] = []
         let expectedKeys = Set(expected.map(\.key))
         for (key, shape) in expected {
-            guard let entry = file.entries[key] else {
+            guard let entry = file.info(key) else {
                 problems.append("missing \(key) (expected \(shape))")
                 continue
             }
@@ -263,13 +272,13 @@ public enum ModelDirectory {
             }
         }
         for key in file.floatingPointNames where !expectedKeys.contains(key) {
-            problems.append("unexpected \(key) (found \(file.entries[key]!.shape))")
+            problems.append("unexpected \(key) (found \(file.info(key)!.shape))")
         }
         for buffer in description.architecture.optionalIntegerBuffers {
-            guard let entry = file.entries[buffer.key] else { continue }
+            guard let entry = file.info(buffer.key) else { continue }
             if entry.isFloatingPoint || entry.shape != buffer.shape {
                 problems.append("\(buffer.key) must be an integer tensor of shape \(buffer.shape), found \(entry.dtype) \(entry.shape)")
-            } else if (try? file.integers(buffer.key)) != buffer.values {
+            } else if (try? file.integerValues(buffer.key)) != buffer.values {
                 problems.append("\(buffer.key) differs from the index MONAI computes for this window size")
             }
         }
@@ -279,11 +288,7 @@ public enum ModelDirectory {
         }
         var parameters: [String: [Float]] = [:]
         for (key, _) in expected {
-            do {
-                parameters[key] = try file.floats(key)
-            } catch {
-                throw ModelError(path: path, problem: error.problem)
-            }
+            parameters[key] = try file.floatValues(key)
         }
         return parameters
     }
