@@ -1,5 +1,5 @@
 import Engine
-@testable import Explorer
+import Explorer
 import XCTest
 
 /// Values the renderer once trapped on: very negative labels and infinite box-plot statistics.
