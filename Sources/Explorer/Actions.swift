@@ -8,7 +8,7 @@ public enum Action: Hashable, Sendable {
     case pan(dx: Int, dy: Int)
     case cycleWindowPreset
     case adjustWindowWidth(Double), adjustWindowLevel(Double)
-    case cycleLabelMode, cycleLabelOpacity
+    case cycleLabelMode, cycleLabelOpacity, toggleLabelVisibility, toggleLegend, cycleCrosshair
     case toggleHeatmap, cycleHeatmapOpacity, toggleSigned, cycleClipPercentile, toggleThreshold
     case cycleProcessing, toggleBackground, toggleRankKey, toggleGlobal
     case nextMethod, previousMethod
@@ -84,9 +84,12 @@ public enum KeyTable {
         KeyBinding([.char(">")], .adjustWindowWidth(0.1), "wider window (+10%)", group: "Display"),
         KeyBinding([.char("{")], .adjustWindowLevel(-20), "lower level (−20 HU)", group: "Display"),
         KeyBinding([.char("}")], .adjustWindowLevel(20), "raise level (+20 HU)", group: "Display"),
-        KeyBinding([.char("o")], .cycleLabelMode, "labels: fill / outline / off", group: "Display",
+        KeyBinding([.char("o")], .cycleLabelMode, "labels: auto / fill / outline / off", group: "Display",
                    hint: "labels"),
         KeyBinding([.char("O")], .cycleLabelOpacity, "label opacity", group: "Display"),
+        KeyBinding([.char("v")], .toggleLabelVisibility, "hide / show the selected segment's label", group: "Display"),
+        KeyBinding([.char("V")], .toggleLegend, "sidebar: label legend / ranking", group: "Display"),
+        KeyBinding([.char("c")], .cycleCrosshair, "crosshair: line / edge ticks / hidden", group: "Display"),
         KeyBinding([.char("a")], .toggleHeatmap, "attribution heatmap on/off", group: "Display", hint: "heatmap"),
         KeyBinding([.char("A")], .cycleHeatmapOpacity, "heatmap opacity", group: "Display"),
         KeyBinding([.char("s")], .toggleSigned, "heatmap: signed (diverging) / processed", group: "Display"),

@@ -8,8 +8,20 @@ public enum Focus: Int, CaseIterable, Sendable {
     public var plane: Plane? { Plane(rawValue: rawValue) }
 }
 
+/// How labels are drawn. `auto` outlines them while the heatmap is shown (so label colours never
+/// compete with attribution colours) and fills them otherwise.
 public enum LabelMode: String, CaseIterable, Sendable {
-    case fill, outline, off
+    case auto, fill, outline, off
+}
+
+/// The crosshair: a thin line with a gap at the probed voxel, ticks at the pane edges, or hidden.
+public enum CrosshairMode: String, CaseIterable, Sendable {
+    case line, ticks, off
+}
+
+/// What the sidebar lists: the Agg²Exp ranking, or the label legend with per-label visibility.
+public enum SidebarMode: String, Sendable {
+    case ranking, legend
 }
 
 public enum RankKey: String, Sendable {
@@ -53,7 +65,11 @@ public struct ViewState: Equatable, Sendable {
     public var planes: [PlaneView] = Array(repeating: PlaneView(), count: 3)
     public var window = WindowSetting(preset: WindowSetting.presets[0])
     public var presetIndex: Int? = 0
-    public var labelMode: LabelMode = .fill
+    public var labelMode: LabelMode = .auto
+    public var crosshairMode: CrosshairMode = .line
+    /// Labels whose fill or outline the user switched off (the target outline stays).
+    public var hiddenLabels: Set<Int32> = []
+    public var sidebarMode: SidebarMode = .ranking
     public var labelOpacity: Double = 0.4
     public var heatmapVisible = true
     public var heatmapOpacity: Double = 0.7
@@ -134,6 +150,25 @@ public struct Explorer: Sendable {
         return state.target < names.count ? names[state.target] : scene.labelName(Int32(state.target))
     }
     public var layout: Layout { Layout(width: width, height: height) }
+
+    /// The label mode in effect (`auto` resolved).
+    public var effectiveLabelMode: LabelMode {
+        guard state.labelMode == .auto else { return state.labelMode }
+        return state.heatmapVisible && attribution != nil ? .outline : .fill
+    }
+
+    /// Colour of a label: the label table's, else the theme's categorical palette.
+    public func labelColor(_ label: Int32) -> RGB { scene.labelColors[label] ?? theme.labelColor(label) }
+
+    /// Labels that stand for the current target class (outlined in the reserved target colour).
+    /// The background class has no outline: its edge would trace every other segment.
+    public var targetLabels: Set<Int32> {
+        guard !methods.isEmpty, state.target != 0 else { return [] }
+        return Set(scene.voxelCounts.keys.filter { $0 != 0 && targetClass(for: $0) == state.target })
+    }
+
+    /// Legend rows: every label present, in label order.
+    public var legendLabels: [Int32] { scene.voxelCounts.keys.sorted() }
 
     /// Sidebar rows in display order: background filtered as requested, sorted by the rank key
     /// (by voxel count without a model).
@@ -247,15 +282,39 @@ public struct Explorer: Sendable {
         case .cycleLabelMode:
             let all = LabelMode.allCases
             state.labelMode = all[(all.firstIndex(of: state.labelMode)! + 1) % all.count]
+            state.message = StatusMessage("Labels: \(state.labelMode.rawValue)"
+                                          + (state.labelMode == .auto ? " (now \(effectiveLabelMode.rawValue))" : ""))
             return .redraw
         case .cycleLabelOpacity:
             state.labelOpacity = Self.next(in: ViewState.labelOpacities, after: state.labelOpacity)
+            state.message = StatusMessage("Label opacity \(Int(state.labelOpacity * 100))%"
+                                          + (effectiveLabelMode == .fill ? "" : " (applies to filled labels: o)"))
+            return .redraw
+        case .cycleCrosshair:
+            let all = CrosshairMode.allCases
+            state.crosshairMode = all[(all.firstIndex(of: state.crosshairMode)! + 1) % all.count]
+            state.message = StatusMessage("Crosshair: \(state.crosshairMode.rawValue)")
+            return .redraw
+        case .toggleLabelVisibility:
+            guard let label = selectedLabel else {
+                state.message = StatusMessage("Select a segment in the sidebar first (Tab)", isError: true)
+                return .redraw
+            }
+            if state.hiddenLabels.remove(label) == nil { state.hiddenLabels.insert(label) }
+            state.message = StatusMessage("\(scene.labelName(label)) "
+                                          + (state.hiddenLabels.contains(label) ? "hidden" : "shown"))
+            return .redraw
+        case .toggleLegend:
+            state.sidebarMode = state.sidebarMode == .legend ? .ranking : .legend
+            state.showGlobal = false
+            state.selectedRow = 0
             return .redraw
         case .toggleHeatmap:
             state.heatmapVisible.toggle()
             return .redraw
         case .cycleHeatmapOpacity:
             state.heatmapOpacity = Self.next(in: ViewState.heatmapOpacities, after: state.heatmapOpacity)
+            state.message = StatusMessage("Heatmap opacity \(Int(state.heatmapOpacity * 100))%")
             return .redraw
         case .toggleSigned:
             state.signedHeatmap.toggle()
@@ -343,9 +402,25 @@ public struct Explorer: Sendable {
         return classNames.firstIndex(of: scene.labelName(label))
     }
 
-    /// Number of rows the sidebar list currently shows (ranking or global boxes).
+    /// Number of rows the sidebar list currently shows (ranking, legend or global boxes).
     var sidebarRowCount: Int {
-        state.showGlobal ? globalBoxes.count : rankedRows.count
+        state.showGlobal ? globalBoxes.count : state.sidebarMode == .legend ? legendLabels.count : rankedRows.count
+    }
+
+    /// The label of the selected sidebar row, if it names one.
+    public var selectedLabel: Int32? {
+        let row = state.selectedRow
+        if state.showGlobal {
+            let boxes = globalBoxes
+            guard row < boxes.count else { return nil }
+            return scene.labelNames.first { $0.value == boxes[row].name }?.key
+        }
+        if state.sidebarMode == .legend {
+            let labels = legendLabels
+            return row < labels.count ? labels[row] : nil
+        }
+        let ranked = rankedRows
+        return row < ranked.count ? ranked[row].label : nil
     }
 
     /// Global box plots for the current target, ranked by median, background as requested.
@@ -356,19 +431,13 @@ public struct Explorer: Sendable {
     }
 
     private mutating func activate(row: Int) -> Reaction {
-        let label: Int32?
-        if state.showGlobal {
-            let boxes = globalBoxes
-            guard row < boxes.count else { return .none }
-            label = scene.labelNames.first { $0.value == boxes[row].name }?.key
-        } else {
-            let ranked = rankedRows
-            guard row < ranked.count else { return .none }
-            label = ranked[row].label
-        }
-        guard let label else { return .redraw }
+        guard row < sidebarRowCount else { return .none }
+        state.selectedRow = row
+        guard let label = selectedLabel else { return .redraw }
         state.highlighted = state.highlighted == label ? nil : label
-        if state.highlighted != nil, let c = scene.centroids[label] { state.crosshair = c }
+        // The segment's voxel nearest its centroid: inside the segment even when the centroid of
+        // a left-plus-right structure is not.
+        if state.highlighted != nil, let c = scene.anchors[label] { state.crosshair = c }
         return .redraw
     }
 
@@ -425,6 +494,9 @@ public struct Explorer: Sendable {
         let visible = max(1, layout.sidebarListRows)
         return max(0, state.selectedRow - visible + 1)
     }
+
+    /// How `plane` maps onto its pane in the current layout (rendering and hit-testing share it).
+    public func viewport(of plane: Plane) -> PlaneViewport { viewport(plane, layout.image(of: plane)) }
 
     func viewport(_ plane: Plane, _ image: Rect) -> PlaneViewport {
         let view = state.planes[plane.rawValue]

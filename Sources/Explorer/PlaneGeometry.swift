@@ -77,6 +77,8 @@ public struct PlaneViewport: Sendable {
     public let rows: [Int]
     /// Pixel column and row of the crosshair (may lie outside the canvas).
     public let crosshairPixel: (x: Int, y: Int)
+    /// Pixels per voxel along the horizontal axis (magnification).
+    public let pixelsPerVoxel: Double
 
     /// - Parameters:
     ///   - zoom: 1 fits the slice into the canvas; larger values magnify about `center`.
@@ -96,6 +98,7 @@ public struct PlaneViewport: Sendable {
         let fit = min(Double(self.pixelWidth) / widthMM, Double(self.pixelHeight) / heightMM)
         let scale = max(fit * max(zoom, 0.01), 1e-9)
         let c = center ?? (widthMM / 2, heightMM / 2)
+        pixelsPerVoxel = scale * sh
         func map(_ n: Int, _ spacing: Double, _ pixels: Int, _ centre: Double, _ flip: Bool) -> [Int] {
             (0..<pixels).map { p in
                 let mm = centre + (Double(p) + 0.5 - Double(pixels) / 2) / scale

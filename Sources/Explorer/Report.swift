@@ -109,7 +109,7 @@ public enum Report {
             view.state.planes = Array(repeating: PlaneView(), count: 3)
             out.append(titles)
             out += strip(view, ansi: true)
-            out.append("Legend: half blocks, CT \(ex.state.window.label); labels \(ex.state.labelMode.rawValue); "
+            out.append("Legend: half blocks, CT \(ex.state.window.label); labels \(ex.effectiveLabelMode.rawValue); "
                        + "heatmap \(legend(ex)); crosshair in \(ex.theme[.crosshair])")
             return out
         }
