@@ -4,7 +4,7 @@ public enum Action: Hashable, Sendable {
     case moveCrosshair(dx: Int, dy: Int)
     case stepSlice(Int)
     case focusNext, focusPrevious
-    case zoomIn, zoomOut, zoomReset
+    case zoomIn, zoomOut, zoomReset, toggleLink, toggleMaximize
     case pan(dx: Int, dy: Int)
     case cycleWindowPreset
     case adjustWindowWidth(Double), adjustWindowLevel(Double)
@@ -70,9 +70,12 @@ public enum KeyTable {
                    hint: "slice"),
         KeyBinding([.tab], .focusNext, "focus next pane (planes, sidebar)", group: "Navigate", hint: "pane"),
         KeyBinding([.backTab], .focusPrevious, "focus previous pane", group: "Navigate"),
-        KeyBinding([.char("+"), .char("=")], .zoomIn, "zoom in (focused plane)", group: "Navigate", hint: "zoom"),
+        KeyBinding([.char("+"), .char("=")], .zoomIn, "zoom in (all planes while linked)", group: "Navigate", hint: "zoom"),
         KeyBinding([.char("-")], .zoomOut, "zoom out", group: "Navigate"),
         KeyBinding([.char("0")], .zoomReset, "reset zoom and pan", group: "Navigate"),
+        KeyBinding([.char("u")], .toggleLink, "link / unlink zoom and pan across planes", group: "Navigate"),
+        KeyBinding([.char("f")], .toggleMaximize, "focused plane fills the image area (again: all planes)",
+                   group: "Navigate", hint: "full"),
         KeyBinding([.char("H")], .pan(dx: -1, dy: 0), "pan left", group: "Navigate"),
         KeyBinding([.char("L")], .pan(dx: 1, dy: 0), "pan right", group: "Navigate"),
         KeyBinding([.char("K")], .pan(dx: 0, dy: -1), "pan up", group: "Navigate"),

@@ -62,7 +62,15 @@ public struct ProgressState: Equatable, Sendable {
 public struct ViewState: Equatable, Sendable {
     public var crosshair: [Int]
     public var focus: Focus = .axial
+    /// Per-plane zoom and pan, used when the planes are unlinked.
     public var planes: [PlaneView] = Array(repeating: PlaneView(), count: 3)
+    /// Zoom and pan shared by all planes (the default): one zoom factor and one centre point.
+    public var linked = true
+    public var sharedZoom: Double = 1
+    /// Centre of the linked view in continuous voxel coordinates; nil centres every slice.
+    public var sharedCenter: [Double]?
+    /// A plane shown alone in the whole image area.
+    public var maximized: Plane?
     public var window = WindowSetting(preset: WindowSetting.presets[0])
     public var presetIndex: Int? = 0
     public var labelMode: LabelMode = .auto
@@ -149,7 +157,19 @@ public struct Explorer: Sendable {
         let names = targetNames
         return state.target < names.count ? names[state.target] : scene.labelName(Int32(state.target))
     }
-    public var layout: Layout { Layout(width: width, height: height) }
+    public var layout: Layout {
+        Layout(width: width, height: height, sidebarWidth: sidebarWidthNeeded,
+               extents: Plane.allCases.map { PlaneViewport.extent(of: $0, grid: scene.ct.grid) },
+               maximized: state.maximized)
+    }
+
+    /// Sidebar width the list needs: the longest segment name (up to 24 characters) plus rank,
+    /// swatch, value and a bar of at least 7 cells.
+    var sidebarWidthNeeded: Int {
+        var names = scene.voxelCounts.keys.map { scene.labelName($0) }
+        if state.showGlobal { names += globalBoxes.map(\.name) }
+        return min(names.map(\.count).max() ?? 10, 24) + 24
+    }
 
     /// The label mode in effect (`auto` resolved).
     public var effectiveLabelMode: LabelMode {
@@ -238,8 +258,16 @@ public struct Explorer: Sendable {
             return .redraw
         case .zoomIn, .zoomOut:
             let plane = state.focus.plane ?? .axial
+            let factor = action == .zoomIn ? 1.25 : 0.8
+            if state.linked {
+                state.sharedZoom = min(max(state.sharedZoom * factor, 1), 16)
+                if state.sharedZoom == 1 { state.sharedCenter = nil }
+                else if state.sharedCenter == nil { state.sharedCenter = state.crosshair.map { Double($0) + 0.5 } }
+                state.message = StatusMessage(String(format: "Zoom %.1f× (all planes; u unlinks)", state.sharedZoom))
+                return .redraw
+            }
             var view = state.planes[plane.rawValue]
-            view.zoom = min(max(view.zoom * (action == .zoomIn ? 1.25 : 0.8), 1), 16)
+            view.zoom = min(max(view.zoom * factor, 1), 16)
             if view.zoom == 1 { view.center = nil } else if view.center == nil {
                 let axes = PlaneAxes(plane: plane, affine: scene.ct.grid.affine)
                 let c = PlaneViewport.displayPoint(grid: scene.ct.grid, axes: axes, h: state.crosshair[axes.horizontal],
@@ -247,24 +275,68 @@ public struct Explorer: Sendable {
                 view.center = [c.0, c.1]
             }
             state.planes[plane.rawValue] = view
+            state.message = StatusMessage(String(format: "Zoom %.1f× (%@ only; u links)", view.zoom, plane.title))
             return .redraw
         case .zoomReset:
-            state.planes[(state.focus.plane ?? .axial).rawValue] = PlaneView()
+            if state.linked {
+                state.sharedZoom = 1
+                state.sharedCenter = nil
+            } else {
+                state.planes[(state.focus.plane ?? .axial).rawValue] = PlaneView()
+            }
             return .redraw
         case .pan(let dx, let dy):
             let plane = state.focus.plane ?? .axial
             let grid = scene.ct.grid
             let axes = PlaneAxes(plane: plane, affine: grid.affine)
+            let (extentH, extentV) = PlaneViewport.extent(of: plane, grid: grid)
+            if state.linked {
+                // One step moves a tenth of the visible extent, along the plane's screen axes.
+                var c = state.sharedCenter ?? dims.map { Double($0) / 2 }
+                let zoom = state.sharedZoom
+                let stepH = Double(dx) * Double(dims[axes.horizontal]) / 10 / zoom
+                let stepV = Double(dy) * Double(dims[axes.vertical]) / 10 / zoom
+                c[axes.horizontal] += axes.flipHorizontal ? -stepH : stepH
+                c[axes.vertical] += axes.flipVertical ? -stepV : stepV
+                for a in 0..<3 { c[a] = min(max(c[a], 0), Double(dims[a])) }
+                state.sharedCenter = c
+                return .redraw
+            }
             var view = state.planes[plane.rawValue]
-            let extentH = Double(dims[axes.horizontal]) * grid.spacing[axes.horizontal]
-            let extentV = Double(dims[axes.vertical]) * grid.spacing[axes.vertical]
             var c = view.center ?? [extentH / 2, extentV / 2]
-            // One step moves a tenth of the visible extent.
             c[0] = min(max(c[0] + Double(dx) * extentH / 10 / view.zoom, 0), extentH)
             c[1] = min(max(c[1] + Double(dy) * extentV / 10 / view.zoom, 0), extentV)
             view.center = c
             state.planes[plane.rawValue] = view
             return .redraw
+        case .toggleLink:
+            state.linked.toggle()
+            if state.linked {
+                state.planes = Array(repeating: PlaneView(), count: 3)
+            } else {
+                // Each plane starts from the linked view it showed.
+                for plane in Plane.allCases {
+                    var view = PlaneView()
+                    view.zoom = state.sharedZoom
+                    if let c = state.sharedCenter {
+                        let p = PlaneViewport.displayPoint(grid: scene.ct.grid,
+                                                           axes: PlaneAxes(plane: plane, affine: scene.ct.grid.affine),
+                                                           point: c)
+                        view.center = [p.0, p.1]
+                    }
+                    state.planes[plane.rawValue] = view
+                }
+                state.sharedZoom = 1
+                state.sharedCenter = nil
+            }
+            state.message = StatusMessage(state.linked ? "Zoom and pan linked across planes"
+                                          : "Zoom and pan per plane (u links again)")
+            return .redraw
+        case .toggleMaximize:
+            let plane = state.focus.plane ?? .axial
+            state.maximized = state.maximized == plane ? nil : plane
+            if state.maximized != nil { state.focus = Focus(rawValue: plane.rawValue) ?? .axial }
+            return .resize
         case .cycleWindowPreset:
             let next = ((state.presetIndex ?? -1) + 1) % WindowSetting.presets.count
             state.presetIndex = next
@@ -463,7 +535,7 @@ public struct Explorer: Sendable {
             case .press:
                 let image = layout.image(of: plane)
                 guard image.contains(x, y) else { return .redraw }
-                let vp = viewport(plane, image)
+                let vp = viewport(plane, image, scale: layout.pixelsPerMM)
                 let h = vp.columns[x - image.x]
                 // Half blocks: the cell's upper pixel stands for the click.
                 let v = vp.rows[2 * (y - image.y)]
@@ -496,12 +568,25 @@ public struct Explorer: Sendable {
     }
 
     /// How `plane` maps onto its pane in the current layout (rendering and hit-testing share it).
-    public func viewport(of plane: Plane) -> PlaneViewport { viewport(plane, layout.image(of: plane)) }
+    public func viewport(of plane: Plane) -> PlaneViewport {
+        let layout = self.layout
+        return viewport(plane, layout.image(of: plane), scale: layout.pixelsPerMM)
+    }
 
-    func viewport(_ plane: Plane, _ image: Rect) -> PlaneViewport {
-        let view = state.planes[plane.rawValue]
-        return PlaneViewport(plane: plane, grid: scene.ct.grid, crosshair: state.crosshair,
-                             pixelWidth: image.width, pixelHeight: image.height * 2, zoom: view.zoom,
-                             center: view.center.map { ($0[0], $0[1]) })
+    func viewport(_ plane: Plane, _ image: Rect, scale: Double? = nil) -> PlaneViewport {
+        let grid = scene.ct.grid
+        let zoom: Double, center: (Double, Double)?
+        if state.linked {
+            zoom = state.sharedZoom
+            center = state.sharedCenter.map {
+                PlaneViewport.displayPoint(grid: grid, axes: PlaneAxes(plane: plane, affine: grid.affine), point: $0)
+            }
+        } else {
+            zoom = state.planes[plane.rawValue].zoom
+            center = state.planes[plane.rawValue].center.map { ($0[0], $0[1]) }
+        }
+        return PlaneViewport(plane: plane, grid: grid, crosshair: state.crosshair,
+                             pixelWidth: image.width, pixelHeight: image.height * 2, zoom: zoom, center: center,
+                             pixelsPerMM: scale ?? layout.pixelsPerMM)
     }
 }

@@ -5,6 +5,8 @@ struct PlaneRenderer {
     let explorer: Explorer
     let theme: Theme
     let caps: RenderCapabilities
+    /// The shared scale (pixels per millimetre at zoom 1); nil fits each plane to its own rectangle.
+    var scale: Double? = nil
 
     /// Per-pixel crosshair marks, so monochrome and ASCII output can draw line glyphs.
     enum Mark: UInt8 { case none, vertical, horizontal, centre }
@@ -20,7 +22,7 @@ struct PlaneRenderer {
 
     func draw(_ plane: Plane, into grid: inout CellGrid, rect image: Rect) {
         guard image.width > 0, image.height > 0 else { return }
-        let vp = explorer.viewport(plane, image)
+        let vp = explorer.viewport(plane, image, scale: scale)
         let (pw, ph) = (vp.pixelWidth, vp.pixelHeight)
         let scene = explorer.scene
         let state = explorer.state

@@ -28,7 +28,7 @@ extension Explorer {
             drawTooSmall(into: &grid)
             return grid
         }
-        let planes = PlaneRenderer(explorer: self, theme: theme, caps: capabilities)
+        let planes = PlaneRenderer(explorer: self, theme: theme, caps: capabilities, scale: layout.pixelsPerMM)
         for plane in Plane.allCases {
             drawPaneTitle(plane, into: &grid, rect: layout.panes[plane.rawValue])
             planes.draw(plane, into: &grid, rect: layout.image(of: plane))
@@ -74,10 +74,11 @@ extension Explorer {
         let axes = PlaneAxes(plane: plane, affine: scene.ct.grid.affine)
         let n = scene.ct.grid.dims[axes.normal]
         let axisName = ["i", "j", "k"][axes.normal]
-        let zoom = state.planes[plane.rawValue].zoom
+        let zoom = state.linked ? state.sharedZoom : state.planes[plane.rawValue].zoom
+        // Slices count from 0, as in the status line's voxel ijk: index / last index.
         var title = (focused ? (capabilities.unicode ? "▶ " : "> ") : "  ") + plane.title
-            + "  \(axisName) \(state.crosshair[axes.normal] + 1)/\(n)"
-        if zoom != 1 { title += String(format: "  zoom %.1f", zoom) }
+            + "  \(axisName) \(state.crosshair[axes.normal])/\(n - 1)"
+        if zoom != 1 { title += String(format: "  zoom %.1f", zoom) + (state.linked ? "" : " (own)") }
         grid.put(title, x: rect.x, y: rect.y, fg: fg, bg: bg, attrs: attrs, maxWidth: rect.width)
     }
 

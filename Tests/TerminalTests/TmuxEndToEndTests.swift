@@ -103,9 +103,9 @@ final class TmuxEndToEndTests: XCTestCase {
             XCTAssertTrue(screen.contains(needle), "screen lacks '\(needle)'")
         }
         // Slices step with PageUp in the focused (axial) pane.
-        XCTAssertTrue(screen.contains("k 57/112"))
+        XCTAssertTrue(screen.contains("k 56/111"), "slices count from 0 as in the status line")
         try tmux(["send-keys", "-t", session, "PageUp", "PageUp"])
-        try waitFor(5, "two slices up, and the key hints") { $0.contains("k 59/112") && $0.contains("? help") }
+        try waitFor(5, "two slices up, and the key hints") { $0.contains("k 58/111") && $0.contains("? help") }
         // Window preset cycles.
         try tmux(["send-keys", "-t", session, "w"])
         try waitFor(5, "the lung window") { $0.contains("W/L 1500/-600 lung") }
