@@ -233,13 +233,43 @@ public struct Explorer: Sendable {
         }
     }
 
+    /// Applies an action. Re-ranking and list filters keep the selection on the same segment.
     public mutating func apply(_ action: Action) -> Reaction {
+        let keep = selectedLabel
+        let reaction = perform(action)
+        switch action {
+        case .toggleBackground, .toggleRankKey, .cycleProcessing: select(label: keep)
+        default: break
+        }
+        return reaction
+    }
+
+    /// Replaces the ranking (a new attribution or processing), keeping the selected segment selected.
+    public mutating func setRows(_ newRows: [SegmentScore]) {
+        let keep = selectedLabel
+        rows = newRows
+        select(label: keep)
+    }
+
+    private mutating func select(label: Int32?) {
+        guard let label else { return }
+        if state.showGlobal {
+            let name = scene.labelName(label)
+            if let i = globalBoxes.firstIndex(where: { $0.name == name }) { state.selectedRow = i }
+        } else if state.sidebarMode == .legend {
+            if let i = legendLabels.firstIndex(of: label) { state.selectedRow = i }
+        } else if let i = rankedRows.firstIndex(where: { $0.label == label }) {
+            state.selectedRow = i
+        }
+    }
+
+    private mutating func perform(_ action: Action) -> Reaction {
         if action != .cancel { state.message = nil }
         let dims = scene.ct.grid.dims
         switch action {
         case .moveCrosshair(let dx, let dy):
             guard let plane = state.focus.plane else {
-                return apply(.selectRow(state.selectedRow + dy))
+                return perform(.selectRow(state.selectedRow + dy))
             }
             let axes = PlaneAxes(plane: plane, affine: scene.ct.grid.affine)
             moveAxis(axes.horizontal, by: axes.flipHorizontal ? -dx : dx)
@@ -403,7 +433,7 @@ public struct Explorer: Sendable {
             return .recompute
         case .toggleBackground:
             state.includeBackground.toggle()
-            state.selectedRow = 0
+            state.selectedRow = min(state.selectedRow, max(0, sidebarRowCount - 1))
             return .redraw
         case .toggleGlobal:
             guard global != nil else {
@@ -493,6 +523,21 @@ public struct Explorer: Sendable {
         }
         let ranked = rankedRows
         return row < ranked.count ? ranked[row].label : nil
+    }
+
+    /// Why the global view has no rows, and which targets the file does have (nil when it has rows).
+    public var globalEmptyReason: [String]? {
+        guard let global, globalBoxes.isEmpty else { return nil }
+        let fileTargets = GlobalStatistics.targets(in: global.table)
+        guard !fileTargets.isEmpty else { return ["\(global.source) has no mass columns for any target"] }
+        var lines: [String]
+        if !classNames.isEmpty && Set(fileTargets).isDisjoint(with: classNames) {
+            lines = ["No target of this file is a model class."]
+        } else {
+            lines = ["No columns for target \(targetName) in this file."]
+        }
+        lines.append("Targets in the file: " + fileTargets.joined(separator: ", "))
+        return lines
     }
 
     /// Global box plots for the current target, ranked by median, background as requested.

@@ -120,37 +120,59 @@ extension Explorer {
         return out
     }
 
-    private func drawStatus(into grid: inout CellGrid, rect: Rect) {
-        let (fg, bg, _) = style(.statusForeground, .statusBackground)
-        grid.fill(rect, with: Cell(" ", fg: fg, bg: bg))
-        var progressWidth = 0
-        if let progress {
-            let barWidth = 12
-            let filled = Int((min(max(progress.fraction, 0), 1) * Double(barWidth)).rounded())
-            let bar = String(repeating: Character(Unicode.Scalar(glyphs.full)), count: filled)
-                + String(repeating: Character(Unicode.Scalar(glyphs.light)), count: barWidth - filled)
-            let tail = " [\(bar)] \(Int(progress.fraction * 100))% Esc cancels "
-            let room = max(0, rect.width / 2 - tail.count - 1)
-            let label = progress.label.count > room ? String(progress.label.prefix(max(0, room - 1))) + "…"
-                : progress.label
-            let text = capabilities.unicode ? " " + label + tail : asciiOnly(" " + label + tail)
-            progressWidth = min(text.count, rect.width / 2)
-            let (pf, pb, _) = style(.progress, .statusBackground)
-            grid.put(text, x: rect.x + rect.width - progressWidth, y: rect.y, fg: pf, bg: pb, attrs: [.bold],
-                     maxWidth: progressWidth)
-        }
-        let values = probe.map { key, value in
+    /// The status fields at the crosshair with their compact forms. Priorities keep, in order:
+    /// voxel, label, target and method, window, HU, attribution, world position.
+    public var statusLine: StatusLine {
+        let u = capabilities.unicode
+        let clean = { (s: String) in u ? s : self.asciiOnly(s) }
+        var fields: [StatusField] = []
+        for (key, value) in probe {
             switch key {
-            case "voxel": return "ijk \(value)"
-            case "RAS mm": return "RAS \(value) mm"
-            case "HU": return "HU \(value)"
-            case "attribution": return "a \(value)"
-            default: return value
+            case "voxel": fields.append(StatusField(priority: 0, ["ijk \(value)", value]))
+            case "RAS mm": fields.append(StatusField(priority: 7, ["RAS \(value) mm"]))
+            case "HU": fields.append(StatusField(priority: 4, ["HU \(value)"]))
+            case "label":
+                let cut = value.count > 12 ? String(value.prefix(11)) + (u ? "…" : "~") : value
+                fields.append(StatusField(priority: 1, [value, cut]))
+            case "attribution":
+                let short = value.split(separator: " ").first.map(String.init) ?? value
+                fields.append(StatusField(priority: 5, ["a \(value)", "a \(short)"]))
+            case "explain":
+                let arrow = u ? "→" : "->"
+                fields.append(StatusField(priority: 2, [
+                    clean(value),
+                    "\(method) \(arrow) \(targetName) · \(state.processing.rawValue)",
+                    "\(Self.shortMethod(method))\(arrow)\(targetName)",
+                ]))
+            case "window":
+                fields.append(StatusField(priority: 3, [value, "W/L \(Int(state.window.width.rounded()))/\(Int(state.window.level.rounded()))"]))
+            default: fields.append(StatusField(priority: 6, [value]))
             }
         }
-        var text = " " + values.joined(separator: glyphs.separator)
-        if !capabilities.unicode { text = asciiOnly(text) }
-        grid.put(text, x: rect.x, y: rect.y, fg: fg, bg: bg, maxWidth: rect.width - progressWidth)
+        fields = fields.map { f in StatusField(priority: f.priority, f.forms.map(clean)) }
+        return StatusLine(fields: fields, progress: progressText.map(clean), separator: glyphs.separator)
+    }
+
+    /// Method names shortened for narrow status lines.
+    static func shortMethod(_ m: String) -> String {
+        ["gradient": "grad", "input-x-gradient": "ixg", "integrated-gradients": "IG", "smoothgrad": "SG",
+         "occlusion": "occl", "kernelshap": "KSHAP"][m] ?? m
+    }
+
+    /// Progress of the running job as shown on the right of the status line.
+    var progressText: String? {
+        guard let progress else { return nil }
+        let barWidth = 12
+        let filled = Int((min(max(progress.fraction, 0), 1) * Double(barWidth)).rounded())
+        let bar = String(repeating: Character(Unicode.Scalar(glyphs.full)), count: filled)
+            + String(repeating: Character(Unicode.Scalar(glyphs.light)), count: barWidth - filled)
+        return " \(progress.label) [\(bar)] \(Int(progress.fraction * 100))% Esc cancels "
+    }
+
+    private func drawStatus(into grid: inout CellGrid, rect: Rect) {
+        let (fg, bg, _) = style(.statusForeground, .statusBackground)
+        let (pf, _, _) = style(.progress, .statusBackground)
+        statusLine.render(into: &grid, area: rect, fg: fg, bg: bg, progressFg: pf)
     }
 
     private func drawHints(into grid: inout CellGrid, rect: Rect) {

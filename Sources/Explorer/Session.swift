@@ -103,9 +103,9 @@ public final class ExplorerSession {
             explorer.rows = []
             return
         }
-        explorer.rows = controller.provider.rank(attribution: a.map, segments: labels,
-                                                 processing: explorer.state.processing,
-                                                 names: explorer.scene.labelNames)
+        explorer.setRows(controller.provider.rank(attribution: a.map, segments: labels,
+                                                  processing: explorer.state.processing,
+                                                  names: explorer.scene.labelNames))
     }
 
     /// Folds finished jobs and progress into the explorer; true when the frame must be redrawn.

@@ -129,6 +129,21 @@ extension Explorer {
         }
     }
 
+    /// Greedy word wrap to `width` columns (words longer than a line are cut).
+    static func wrap(_ text: String, width: Int) -> [String] {
+        guard width > 0 else { return [] }
+        var lines: [String] = [], line = ""
+        for word in text.split(separator: " ") {
+            let w = String(word.prefix(width))
+            if line.isEmpty { line = w } else if line.count + 1 + w.count <= width { line += " " + w } else {
+                lines.append(line)
+                line = w
+            }
+        }
+        if !line.isEmpty { lines.append(line) }
+        return lines
+    }
+
     /// A horizontal bar with eighth-block resolution (whole blocks in ASCII).
     func bar(_ fraction: Double, width: Int) -> String {
         let f = min(max(fraction.isFinite ? fraction : 0, 0), 1)
@@ -147,6 +162,17 @@ extension Explorer {
         let nw = max(8, nameWidth - 6)
         let plotW = max(5, rect.width - 4 - nw - 1)
         let boxes = globalBoxes
+        if let reason = globalEmptyReason {
+            var y = rect.y
+            for line in reason {
+                for chunk in Self.wrap(capabilities.unicode ? line : asciiOnly(line), width: rect.width - 2) {
+                    guard y < rect.y + rect.height else { return }
+                    grid.put(" " + chunk, x: rect.x, y: y, fg: df, bg: bg, maxWidth: rect.width)
+                    y += 1
+                }
+            }
+            return
+        }
         let hi = max(boxes.map(\.max).max() ?? 1, boxes.compactMap(\.current).max() ?? 0, 1e-12)
         grid.put("  # " + "roi".rightPadded(to: nw) + " 0" + Fmt.num(hi, digits: 2).leftPadded(to: plotW - 1),
                  x: rect.x, y: header, fg: df, bg: bg, attrs: .underline, maxWidth: rect.width)

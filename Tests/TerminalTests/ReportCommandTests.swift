@@ -112,4 +112,17 @@ final class ReportCommandTests: XCTestCase {
         let noModel = try run(["report", scan, "--method", "gradient"], in: dir)
         XCTAssertTrue(noModel.err.contains("--target and --method need a model"), noModel.err)
     }
+
+    /// Naming the bundled sample CT explicitly keeps the bundled sample model, as running with no
+    /// scan does.
+    func testNamingTheSampleCTKeepsTheSampleModel() throws {
+        let dir = try tempDir()
+        let out = dir.appendingPathComponent("r.txt").path
+        let r = try run(["report", Self.sample("example_ct.nii.gz"), "--out", out], in: dir)
+        XCTAssertEqual(r.status, 0, r.err)
+        let report = try String(contentsOfFile: out, encoding: .utf8)
+        XCTAssertTrue(report.contains("labels       model prediction"), report)
+        XCTAssertTrue(report.contains("SampleData/model (15 classes)"), report)
+        XCTAssertTrue(report.contains("method       gradient"), report)
+    }
 }
