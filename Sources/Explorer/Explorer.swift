@@ -51,10 +51,16 @@ public struct StatusMessage: Equatable, Sendable {
 public struct ProgressState: Equatable, Sendable {
     public var label: String
     public var fraction: Double
+    /// Seconds since the job started.
+    public var elapsed: Double
+    /// Estimated seconds left at the pace so far (nil before the first step or while cancelling).
+    public var remaining: Double?
 
-    public init(label: String, fraction: Double) {
+    public init(label: String, fraction: Double, elapsed: Double = 0, remaining: Double? = nil) {
         self.label = label
         self.fraction = fraction
+        self.elapsed = elapsed
+        self.remaining = remaining
     }
 }
 

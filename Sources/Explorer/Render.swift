@@ -166,7 +166,9 @@ extension Explorer {
         let filled = Int((min(max(progress.fraction, 0), 1) * Double(barWidth)).rounded())
         let bar = String(repeating: Character(Unicode.Scalar(glyphs.full)), count: filled)
             + String(repeating: Character(Unicode.Scalar(glyphs.light)), count: barWidth - filled)
-        return " \(progress.label) [\(bar)] \(Int(progress.fraction * 100))% Esc cancels "
+        func time(_ s: Double) -> String { s < 60 ? String(format: "%.0fs", s) : String(format: "%.0fm%02.0fs", (s / 60).rounded(.down), s.truncatingRemainder(dividingBy: 60)) }
+        let eta = progress.remaining.map { " ETA " + time($0) } ?? ""
+        return " \(progress.label) [\(bar)] \(Int(progress.fraction * 100))% \(time(progress.elapsed))\(eta) Esc cancels "
     }
 
     private func drawStatus(into grid: inout CellGrid, rect: Rect) {

@@ -51,10 +51,12 @@ final class ReportCommandTests: XCTestCase {
                          "--label-names", Self.sample("label_names.txt"), "--crosshair", "40,50,60", "--out", "r.txt"], in: dir)
         XCTAssertEqual(r.status, 0, r.err)
         let text = try String(contentsOf: dir.appendingPathComponent("r.txt"), encoding: .utf8)
-        for needle in ["Provenance", "dims         122 x 101 x 112", "Planes at voxel 40 50 60", "voxel   40 50 60",
+        for needle in ["Provenance", "dims         122 x 101 x 112", "Planes at voxel 40 50 60",
                        "rank  segment", "liver"] {
             XCTAssertTrue(text.contains(needle), "report lacks '\(needle)'")
         }
+        XCTAssertTrue(text.split(separator: "\n").contains { $0.hasPrefix("  voxel ") && $0.hasSuffix(" 40 50 60") },
+                      "the probe names the crosshair voxel")
         XCTAssertFalse(text.contains("\u{1B}["))
     }
 
