@@ -168,7 +168,11 @@ extension Explorer {
             + String(repeating: Character(Unicode.Scalar(glyphs.light)), count: barWidth - filled)
         func time(_ s: Double) -> String { s < 60 ? String(format: "%.0fs", s) : String(format: "%.0fm%02.0fs", (s / 60).rounded(.down), s.truncatingRemainder(dividingBy: 60)) }
         let eta = progress.remaining.map { " ETA " + time($0) } ?? ""
-        return " \(progress.label) [\(bar)] \(Int(progress.fraction * 100))% \(time(progress.elapsed))\(eta) Esc cancels "
+        let tail = " [\(bar)] \(Int(progress.fraction * 100))% \(time(progress.elapsed))\(eta) Esc cancels "
+        // The label gives way first, so the bar, the times and the cancel hint stay readable.
+        let room = max(4, width / 2 - tail.count - 1)
+        let label = progress.label.count > room ? String(progress.label.prefix(room - 1)) + "…" : progress.label
+        return " " + label + tail
     }
 
     private func drawStatus(into grid: inout CellGrid, rect: Rect) {
