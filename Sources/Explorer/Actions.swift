@@ -4,11 +4,11 @@ public enum Action: Hashable, Sendable {
     case moveCrosshair(dx: Int, dy: Int)
     case stepSlice(Int)
     case focusNext, focusPrevious
-    case zoomIn, zoomOut, zoomReset
+    case zoomIn, zoomOut, zoomReset, toggleLink, toggleMaximize
     case pan(dx: Int, dy: Int)
     case cycleWindowPreset
     case adjustWindowWidth(Double), adjustWindowLevel(Double)
-    case cycleLabelMode, cycleLabelOpacity
+    case cycleLabelMode, cycleLabelOpacity, toggleLabelVisibility, toggleLegend, cycleCrosshair
     case toggleHeatmap, cycleHeatmapOpacity, toggleSigned, cycleClipPercentile, toggleThreshold
     case cycleProcessing, toggleBackground, toggleRankKey, toggleGlobal, cycleGlobalPage
     case nextMethod, previousMethod
@@ -70,9 +70,12 @@ public enum KeyTable {
                    hint: "slice"),
         KeyBinding([.tab], .focusNext, "focus next pane (planes, sidebar)", group: "Navigate", hint: "pane"),
         KeyBinding([.backTab], .focusPrevious, "focus previous pane", group: "Navigate"),
-        KeyBinding([.char("+"), .char("=")], .zoomIn, "zoom in (focused plane)", group: "Navigate", hint: "zoom"),
+        KeyBinding([.char("+"), .char("=")], .zoomIn, "zoom in (all planes while linked)", group: "Navigate", hint: "zoom"),
         KeyBinding([.char("-")], .zoomOut, "zoom out", group: "Navigate"),
         KeyBinding([.char("0")], .zoomReset, "reset zoom and pan", group: "Navigate"),
+        KeyBinding([.char("u")], .toggleLink, "link / unlink zoom and pan across planes", group: "Navigate"),
+        KeyBinding([.char("f")], .toggleMaximize, "focused plane fills the image area (again: all planes)",
+                   group: "Navigate", hint: "full"),
         KeyBinding([.char("H")], .pan(dx: -1, dy: 0), "pan left", group: "Navigate"),
         KeyBinding([.char("L")], .pan(dx: 1, dy: 0), "pan right", group: "Navigate"),
         KeyBinding([.char("K")], .pan(dx: 0, dy: -1), "pan up", group: "Navigate"),
@@ -84,9 +87,12 @@ public enum KeyTable {
         KeyBinding([.char(">")], .adjustWindowWidth(0.1), "wider window (+10%)", group: "Display"),
         KeyBinding([.char("{")], .adjustWindowLevel(-20), "lower level (−20 HU)", group: "Display"),
         KeyBinding([.char("}")], .adjustWindowLevel(20), "raise level (+20 HU)", group: "Display"),
-        KeyBinding([.char("o")], .cycleLabelMode, "labels: fill / outline / off", group: "Display",
+        KeyBinding([.char("o")], .cycleLabelMode, "labels: auto / fill / outline / off", group: "Display",
                    hint: "labels"),
         KeyBinding([.char("O")], .cycleLabelOpacity, "label opacity", group: "Display"),
+        KeyBinding([.char("v")], .toggleLabelVisibility, "hide / show the selected segment's label", group: "Display"),
+        KeyBinding([.char("V")], .toggleLegend, "sidebar: label legend / ranking", group: "Display"),
+        KeyBinding([.char("c")], .cycleCrosshair, "crosshair: line / edge ticks / hidden", group: "Display"),
         KeyBinding([.char("a")], .toggleHeatmap, "attribution heatmap on/off", group: "Display", hint: "heatmap"),
         KeyBinding([.char("A")], .cycleHeatmapOpacity, "heatmap opacity", group: "Display"),
         KeyBinding([.char("s")], .toggleSigned, "heatmap: signed (diverging) / processed", group: "Display"),

@@ -53,7 +53,7 @@ public final class AnalysisController: @unchecked Sendable {
     public let provider: AnalysisProvider
     private let lock = NSLock()
     private var cache: [AnalysisKey: AttributionDisplay] = [:]
-    private var running: (job: Job, token: CancellationToken, fraction: Double, label: String)?
+    private var running: (job: Job, token: CancellationToken, fraction: Double, label: String, started: Date)?
     private var events: [Event] = []
     private let queue = DispatchQueue(label: "agg2exp.analysis", qos: .userInitiated)
 
@@ -63,7 +63,15 @@ public final class AnalysisController: @unchecked Sendable {
 
     /// The running job's progress, if any.
     public var progress: ProgressState? {
-        lock.withLock { running.map { ProgressState(label: $0.label, fraction: $0.fraction) } }
+        lock.withLock {
+            running.map {
+                let elapsed = Date().timeIntervalSince($0.started)
+                // Remaining time at the pace so far; unknown until the first step is done.
+                let eta = $0.fraction > 0 && !$0.token.isCancelled ? elapsed * (1 - $0.fraction) / $0.fraction : nil
+                return ProgressState(label: $0.token.isCancelled ? "cancelling…" : $0.label, fraction: $0.fraction,
+                                     elapsed: elapsed, remaining: eta)
+            }
+        }
     }
 
     public var runningJob: Job? { lock.withLock { running?.job } }
@@ -78,6 +86,14 @@ public final class AnalysisController: @unchecked Sendable {
 
     public func cancel() { lock.withLock { running?.token.cancel() } }
 
+    /// Cancels the running attribution unless it computes `key`: leaving a method or target
+    /// stops its job instead of letting it run on unseen.
+    public func cancelAttribution(otherThan key: AnalysisKey) {
+        lock.withLock {
+            if case .attribution(let k)? = running?.job, k != key { running?.token.cancel() }
+        }
+    }
+
     /// Starts `job` unless it is already running (or cached). `segments` is the label map the
     /// attribution targets are taken from.
     public func start(_ job: Job, label: String, segments: LabelMap? = nil) {
@@ -86,7 +102,7 @@ public final class AnalysisController: @unchecked Sendable {
             if running?.job == job { return false }
             if case .attribution(let key) = job, cache[key] != nil { return false }
             running?.token.cancel()
-            running = (job, token, 0, label)
+            running = (job, token, 0, label, Date())
             return true
         }
         guard shouldRun else { return }

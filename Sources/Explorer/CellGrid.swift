@@ -9,6 +9,14 @@ extension String {
     func rightPadded(to width: Int) -> String {
         count >= width ? String(prefix(width)) : self + String(repeating: " ", count: width - count)
     }
+
+    /// Exactly `width` characters: padded, or cut with an ellipsis so a cut name never reads as
+    /// another real name ("vertebrae_T12" must not become "vertebrae_T1").
+    func fitted(to width: Int, unicode: Bool = true) -> String {
+        guard width > 0 else { return "" }
+        if count <= width { return rightPadded(to: width) }
+        return String(prefix(width - 1)) + (unicode ? "…" : "~")
+    }
 }
 
 /// Text attributes of one cell.

@@ -27,6 +27,16 @@ public enum ColorDepth: String, Sendable, CaseIterable {
         }
     }
 
+    /// The palette's greys, dark to bright, that CT shading is drawn from at 8 and 16 colours
+    /// (black, dark grey, grey, white; only black and grey exist at 8).
+    public var greys: [RGB] {
+        switch self {
+        case .palette16: return [0, 8, 7, 15].map(Self.paletteColor)
+        case .palette8: return [0, 7].map(Self.paletteColor)
+        default: return [.black, .white]
+        }
+    }
+
     /// Whether cells can carry colour at all.
     public var hasColor: Bool { self != .monochrome }
 
@@ -92,4 +102,9 @@ public struct RenderCapabilities: Hashable, Sendable {
     }
 
     public static let full = RenderCapabilities(depth: .trueColor, unicode: true)
+}
+
+extension RGB {
+    /// True for unsaturated colours (the CT where no overlay tints it).
+    var isGrey: Bool { max(r, g, b) - min(r, g, b) < 6 }
 }

@@ -8,8 +8,20 @@ public enum Focus: Int, CaseIterable, Sendable {
     public var plane: Plane? { Plane(rawValue: rawValue) }
 }
 
+/// How labels are drawn. `auto` outlines them while the heatmap is shown (so label colours never
+/// compete with attribution colours) and fills them otherwise.
 public enum LabelMode: String, CaseIterable, Sendable {
-    case fill, outline, off
+    case auto, fill, outline, off
+}
+
+/// The crosshair: a thin line with a gap at the probed voxel, ticks at the pane edges, or hidden.
+public enum CrosshairMode: String, CaseIterable, Sendable {
+    case line, ticks, off
+}
+
+/// What the sidebar lists: the Agg²Exp ranking, or the label legend with per-label visibility.
+public enum SidebarMode: String, Sendable {
+    case ranking, legend
 }
 
 public enum RankKey: String, Sendable {
@@ -39,10 +51,16 @@ public struct StatusMessage: Equatable, Sendable {
 public struct ProgressState: Equatable, Sendable {
     public var label: String
     public var fraction: Double
+    /// Seconds since the job started.
+    public var elapsed: Double
+    /// Estimated seconds left at the pace so far (nil before the first step or while cancelling).
+    public var remaining: Double?
 
-    public init(label: String, fraction: Double) {
+    public init(label: String, fraction: Double, elapsed: Double = 0, remaining: Double? = nil) {
         self.label = label
         self.fraction = fraction
+        self.elapsed = elapsed
+        self.remaining = remaining
     }
 }
 
@@ -50,10 +68,22 @@ public struct ProgressState: Equatable, Sendable {
 public struct ViewState: Equatable, Sendable {
     public var crosshair: [Int]
     public var focus: Focus = .axial
+    /// Per-plane zoom and pan, used when the planes are unlinked.
     public var planes: [PlaneView] = Array(repeating: PlaneView(), count: 3)
+    /// Zoom and pan shared by all planes (the default): one zoom factor and one centre point.
+    public var linked = true
+    public var sharedZoom: Double = 1
+    /// Centre of the linked view in continuous voxel coordinates; nil centres every slice.
+    public var sharedCenter: [Double]?
+    /// A plane shown alone in the whole image area.
+    public var maximized: Plane?
     public var window = WindowSetting(preset: WindowSetting.presets[0])
     public var presetIndex: Int? = 0
-    public var labelMode: LabelMode = .fill
+    public var labelMode: LabelMode = .auto
+    public var crosshairMode: CrosshairMode = .line
+    /// Labels whose fill or outline the user switched off (the target outline stays).
+    public var hiddenLabels: Set<Int32> = []
+    public var sidebarMode: SidebarMode = .ranking
     public var labelOpacity: Double = 0.4
     public var heatmapVisible = true
     public var heatmapOpacity: Double = 0.7
@@ -134,7 +164,38 @@ public struct Explorer: Sendable {
         let names = targetNames
         return state.target < names.count ? names[state.target] : scene.labelName(Int32(state.target))
     }
-    public var layout: Layout { Layout(width: width, height: height) }
+    public var layout: Layout {
+        Layout(width: width, height: height, sidebarWidth: sidebarWidthNeeded,
+               extents: Plane.allCases.map { PlaneViewport.extent(of: $0, grid: scene.ct.grid) },
+               maximized: state.maximized)
+    }
+
+    /// Sidebar width the list needs: the longest segment name (up to 24 characters) plus rank,
+    /// swatch, value and a bar of at least 7 cells.
+    var sidebarWidthNeeded: Int {
+        var names = scene.voxelCounts.keys.map { scene.labelName($0) }
+        if state.showGlobal { names += globalBoxes.map(\.name) }
+        return min(names.map(\.count).max() ?? 10, 24) + 24
+    }
+
+    /// The label mode in effect (`auto` resolved).
+    public var effectiveLabelMode: LabelMode {
+        guard state.labelMode == .auto else { return state.labelMode }
+        return state.heatmapVisible && attribution != nil ? .outline : .fill
+    }
+
+    /// Colour of a label: the label table's, else the theme's categorical palette.
+    public func labelColor(_ label: Int32) -> RGB { scene.labelColors[label] ?? theme.labelColor(label) }
+
+    /// Labels that stand for the current target class (outlined in the reserved target colour).
+    /// The background class has no outline: its edge would trace every other segment.
+    public var targetLabels: Set<Int32> {
+        guard !methods.isEmpty, state.target != 0 else { return [] }
+        return Set(scene.voxelCounts.keys.filter { $0 != 0 && targetClass(for: $0) == state.target })
+    }
+
+    /// Legend rows: every label present, in label order.
+    public var legendLabels: [Int32] { scene.voxelCounts.keys.sorted() }
 
     /// Sidebar rows in display order: background filtered as requested, sorted by the rank key
     /// (by voxel count without a model).
@@ -179,13 +240,43 @@ public struct Explorer: Sendable {
         }
     }
 
+    /// Applies an action. Re-ranking and list filters keep the selection on the same segment.
     public mutating func apply(_ action: Action) -> Reaction {
+        let keep = selectedLabel
+        let reaction = perform(action)
+        switch action {
+        case .toggleBackground, .toggleRankKey, .cycleProcessing: select(label: keep)
+        default: break
+        }
+        return reaction
+    }
+
+    /// Replaces the ranking (a new attribution or processing), keeping the selected segment selected.
+    public mutating func setRows(_ newRows: [SegmentScore]) {
+        let keep = selectedLabel
+        rows = newRows
+        select(label: keep)
+    }
+
+    private mutating func select(label: Int32?) {
+        guard let label else { return }
+        if state.showGlobal {
+            let name = scene.labelName(label)
+            if let i = globalBoxes.firstIndex(where: { $0.name == name }) { state.selectedRow = i }
+        } else if state.sidebarMode == .legend {
+            if let i = legendLabels.firstIndex(of: label) { state.selectedRow = i }
+        } else if let i = rankedRows.firstIndex(where: { $0.label == label }) {
+            state.selectedRow = i
+        }
+    }
+
+    private mutating func perform(_ action: Action) -> Reaction {
         if action != .cancel { state.message = nil }
         let dims = scene.ct.grid.dims
         switch action {
         case .moveCrosshair(let dx, let dy):
             guard let plane = state.focus.plane else {
-                return apply(.selectRow(state.selectedRow + dy))
+                return perform(.selectRow(state.selectedRow + dy))
             }
             let axes = PlaneAxes(plane: plane, affine: scene.ct.grid.affine)
             moveAxis(axes.horizontal, by: axes.flipHorizontal ? -dx : dx)
@@ -204,8 +295,16 @@ public struct Explorer: Sendable {
             return .redraw
         case .zoomIn, .zoomOut:
             let plane = state.focus.plane ?? .axial
+            let factor = action == .zoomIn ? 1.25 : 0.8
+            if state.linked {
+                state.sharedZoom = min(max(state.sharedZoom * factor, 1), 16)
+                if state.sharedZoom == 1 { state.sharedCenter = nil }
+                else if state.sharedCenter == nil { state.sharedCenter = state.crosshair.map { Double($0) + 0.5 } }
+                state.message = StatusMessage(String(format: "Zoom %.1f× (all planes; u unlinks)", state.sharedZoom))
+                return .redraw
+            }
             var view = state.planes[plane.rawValue]
-            view.zoom = min(max(view.zoom * (action == .zoomIn ? 1.25 : 0.8), 1), 16)
+            view.zoom = min(max(view.zoom * factor, 1), 16)
             if view.zoom == 1 { view.center = nil } else if view.center == nil {
                 let axes = PlaneAxes(plane: plane, affine: scene.ct.grid.affine)
                 let c = PlaneViewport.displayPoint(grid: scene.ct.grid, axes: axes, h: state.crosshair[axes.horizontal],
@@ -213,24 +312,68 @@ public struct Explorer: Sendable {
                 view.center = [c.0, c.1]
             }
             state.planes[plane.rawValue] = view
+            state.message = StatusMessage(String(format: "Zoom %.1f× (%@ only; u links)", view.zoom, plane.title))
             return .redraw
         case .zoomReset:
-            state.planes[(state.focus.plane ?? .axial).rawValue] = PlaneView()
+            if state.linked {
+                state.sharedZoom = 1
+                state.sharedCenter = nil
+            } else {
+                state.planes[(state.focus.plane ?? .axial).rawValue] = PlaneView()
+            }
             return .redraw
         case .pan(let dx, let dy):
             let plane = state.focus.plane ?? .axial
             let grid = scene.ct.grid
             let axes = PlaneAxes(plane: plane, affine: grid.affine)
+            let (extentH, extentV) = PlaneViewport.extent(of: plane, grid: grid)
+            if state.linked {
+                // One step moves a tenth of the visible extent, along the plane's screen axes.
+                var c = state.sharedCenter ?? dims.map { Double($0) / 2 }
+                let zoom = state.sharedZoom
+                let stepH = Double(dx) * Double(dims[axes.horizontal]) / 10 / zoom
+                let stepV = Double(dy) * Double(dims[axes.vertical]) / 10 / zoom
+                c[axes.horizontal] += axes.flipHorizontal ? -stepH : stepH
+                c[axes.vertical] += axes.flipVertical ? -stepV : stepV
+                for a in 0..<3 { c[a] = min(max(c[a], 0), Double(dims[a])) }
+                state.sharedCenter = c
+                return .redraw
+            }
             var view = state.planes[plane.rawValue]
-            let extentH = Double(dims[axes.horizontal]) * grid.spacing[axes.horizontal]
-            let extentV = Double(dims[axes.vertical]) * grid.spacing[axes.vertical]
             var c = view.center ?? [extentH / 2, extentV / 2]
-            // One step moves a tenth of the visible extent.
             c[0] = min(max(c[0] + Double(dx) * extentH / 10 / view.zoom, 0), extentH)
             c[1] = min(max(c[1] + Double(dy) * extentV / 10 / view.zoom, 0), extentV)
             view.center = c
             state.planes[plane.rawValue] = view
             return .redraw
+        case .toggleLink:
+            state.linked.toggle()
+            if state.linked {
+                state.planes = Array(repeating: PlaneView(), count: 3)
+            } else {
+                // Each plane starts from the linked view it showed.
+                for plane in Plane.allCases {
+                    var view = PlaneView()
+                    view.zoom = state.sharedZoom
+                    if let c = state.sharedCenter {
+                        let p = PlaneViewport.displayPoint(grid: scene.ct.grid,
+                                                           axes: PlaneAxes(plane: plane, affine: scene.ct.grid.affine),
+                                                           point: c)
+                        view.center = [p.0, p.1]
+                    }
+                    state.planes[plane.rawValue] = view
+                }
+                state.sharedZoom = 1
+                state.sharedCenter = nil
+            }
+            state.message = StatusMessage(state.linked ? "Zoom and pan linked across planes"
+                                          : "Zoom and pan per plane (u links again)")
+            return .redraw
+        case .toggleMaximize:
+            let plane = state.focus.plane ?? .axial
+            state.maximized = state.maximized == plane ? nil : plane
+            if state.maximized != nil { state.focus = Focus(rawValue: plane.rawValue) ?? .axial }
+            return .resize
         case .cycleWindowPreset:
             let next = ((state.presetIndex ?? -1) + 1) % WindowSetting.presets.count
             state.presetIndex = next
@@ -248,15 +391,39 @@ public struct Explorer: Sendable {
         case .cycleLabelMode:
             let all = LabelMode.allCases
             state.labelMode = all[(all.firstIndex(of: state.labelMode)! + 1) % all.count]
+            state.message = StatusMessage("Labels: \(state.labelMode.rawValue)"
+                                          + (state.labelMode == .auto ? " (now \(effectiveLabelMode.rawValue))" : ""))
             return .redraw
         case .cycleLabelOpacity:
             state.labelOpacity = Self.next(in: ViewState.labelOpacities, after: state.labelOpacity)
+            state.message = StatusMessage("Label opacity \(Int(state.labelOpacity * 100))%"
+                                          + (effectiveLabelMode == .fill ? "" : " (applies to filled labels: o)"))
+            return .redraw
+        case .cycleCrosshair:
+            let all = CrosshairMode.allCases
+            state.crosshairMode = all[(all.firstIndex(of: state.crosshairMode)! + 1) % all.count]
+            state.message = StatusMessage("Crosshair: \(state.crosshairMode.rawValue)")
+            return .redraw
+        case .toggleLabelVisibility:
+            guard let label = selectedLabel else {
+                state.message = StatusMessage("Select a segment in the sidebar first (Tab)", isError: true)
+                return .redraw
+            }
+            if state.hiddenLabels.remove(label) == nil { state.hiddenLabels.insert(label) }
+            state.message = StatusMessage("\(scene.labelName(label)) "
+                                          + (state.hiddenLabels.contains(label) ? "hidden" : "shown"))
+            return .redraw
+        case .toggleLegend:
+            state.sidebarMode = state.sidebarMode == .legend ? .ranking : .legend
+            state.showGlobal = false
+            state.selectedRow = 0
             return .redraw
         case .toggleHeatmap:
             state.heatmapVisible.toggle()
             return .redraw
         case .cycleHeatmapOpacity:
             state.heatmapOpacity = Self.next(in: ViewState.heatmapOpacities, after: state.heatmapOpacity)
+            state.message = StatusMessage("Heatmap opacity \(Int(state.heatmapOpacity * 100))%")
             return .redraw
         case .toggleSigned:
             state.signedHeatmap.toggle()
@@ -273,7 +440,7 @@ public struct Explorer: Sendable {
             return .recompute
         case .toggleBackground:
             state.includeBackground.toggle()
-            state.selectedRow = 0
+            state.selectedRow = min(state.selectedRow, max(0, sidebarRowCount - 1))
             return .redraw
         case .toggleGlobal:
             guard global != nil else {
@@ -347,9 +514,40 @@ public struct Explorer: Sendable {
         return classNames.firstIndex(of: scene.labelName(label))
     }
 
-    /// Number of rows the sidebar list currently shows (ranking or global boxes).
+    /// Number of rows the sidebar list currently shows (ranking, legend or global boxes).
     var sidebarRowCount: Int {
-        state.showGlobal ? globalBoxes.count : rankedRows.count
+        state.showGlobal ? globalBoxes.count : state.sidebarMode == .legend ? legendLabels.count : rankedRows.count
+    }
+
+    /// The label of the selected sidebar row, if it names one.
+    public var selectedLabel: Int32? {
+        let row = state.selectedRow
+        if state.showGlobal {
+            let boxes = globalBoxes
+            guard row < boxes.count else { return nil }
+            return scene.labelNames.first { $0.value == boxes[row].name }?.key
+        }
+        if state.sidebarMode == .legend {
+            let labels = legendLabels
+            return row < labels.count ? labels[row] : nil
+        }
+        let ranked = rankedRows
+        return row < ranked.count ? ranked[row].label : nil
+    }
+
+    /// Why the global view has no rows, and which targets the file does have (nil when it has rows).
+    public var globalEmptyReason: [String]? {
+        guard let global, globalBoxes.isEmpty else { return nil }
+        let fileTargets = GlobalStatistics.targets(in: global.table)
+        guard !fileTargets.isEmpty else { return ["\(global.source) has no mass columns for any target"] }
+        var lines: [String]
+        if !classNames.isEmpty && Set(fileTargets).isDisjoint(with: classNames) {
+            lines = ["No target of this file is a model class."]
+        } else {
+            lines = ["No columns for target \(targetName) in this file."]
+        }
+        lines.append("Targets in the file: " + fileTargets.joined(separator: ", "))
+        return lines
     }
 
     /// Global box plots for the current target, ranked by median, background as requested.
@@ -360,19 +558,13 @@ public struct Explorer: Sendable {
     }
 
     private mutating func activate(row: Int) -> Reaction {
-        let label: Int32?
-        if state.showGlobal {
-            let boxes = globalBoxes
-            guard row < boxes.count else { return .none }
-            label = scene.labelNames.first { $0.value == boxes[row].name }?.key
-        } else {
-            let ranked = rankedRows
-            guard row < ranked.count else { return .none }
-            label = ranked[row].label
-        }
-        guard let label else { return .redraw }
+        guard row < sidebarRowCount else { return .none }
+        state.selectedRow = row
+        guard let label = selectedLabel else { return .redraw }
         state.highlighted = state.highlighted == label ? nil : label
-        if state.highlighted != nil, let c = scene.centroids[label] { state.crosshair = c }
+        // The segment's voxel nearest its centroid: inside the segment even when the centroid of
+        // a left-plus-right structure is not.
+        if state.highlighted != nil, let c = scene.anchors[label] { state.crosshair = c }
         return .redraw
     }
 
@@ -398,7 +590,7 @@ public struct Explorer: Sendable {
             case .press:
                 let image = layout.image(of: plane)
                 guard image.contains(x, y) else { return .redraw }
-                let vp = viewport(plane, image)
+                let vp = viewport(plane, image, scale: layout.pixelsPerMM)
                 let h = vp.columns[x - image.x]
                 // Half blocks: the cell's upper pixel stands for the click.
                 let v = vp.rows[2 * (y - image.y)]
@@ -430,10 +622,26 @@ public struct Explorer: Sendable {
         return max(0, state.selectedRow - visible + 1)
     }
 
-    func viewport(_ plane: Plane, _ image: Rect) -> PlaneViewport {
-        let view = state.planes[plane.rawValue]
-        return PlaneViewport(plane: plane, grid: scene.ct.grid, crosshair: state.crosshair,
-                             pixelWidth: image.width, pixelHeight: image.height * 2, zoom: view.zoom,
-                             center: view.center.map { ($0[0], $0[1]) })
+    /// How `plane` maps onto its pane in the current layout (rendering and hit-testing share it).
+    public func viewport(of plane: Plane) -> PlaneViewport {
+        let layout = self.layout
+        return viewport(plane, layout.image(of: plane), scale: layout.pixelsPerMM)
+    }
+
+    func viewport(_ plane: Plane, _ image: Rect, scale: Double? = nil) -> PlaneViewport {
+        let grid = scene.ct.grid
+        let zoom: Double, center: (Double, Double)?
+        if state.linked {
+            zoom = state.sharedZoom
+            center = state.sharedCenter.map {
+                PlaneViewport.displayPoint(grid: grid, axes: PlaneAxes(plane: plane, affine: grid.affine), point: $0)
+            }
+        } else {
+            zoom = state.planes[plane.rawValue].zoom
+            center = state.planes[plane.rawValue].center.map { ($0[0], $0[1]) }
+        }
+        return PlaneViewport(plane: plane, grid: grid, crosshair: state.crosshair,
+                             pixelWidth: image.width, pixelHeight: image.height * 2, zoom: zoom, center: center,
+                             pixelsPerMM: scale ?? layout.pixelsPerMM)
     }
 }

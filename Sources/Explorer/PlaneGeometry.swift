@@ -77,13 +77,16 @@ public struct PlaneViewport: Sendable {
     public let rows: [Int]
     /// Pixel column and row of the crosshair (may lie outside the canvas).
     public let crosshairPixel: (x: Int, y: Int)
+    /// Pixels per voxel along the horizontal axis (magnification).
+    public let pixelsPerVoxel: Double
 
     /// - Parameters:
     ///   - zoom: 1 fits the slice into the canvas; larger values magnify about `center`.
     ///   - center: the slice point (display millimetres from the top-left voxel edge) shown at the
     ///     canvas centre; nil centres the slice.
+    ///   - pixelsPerMM: the scale at zoom 1 (shared by all planes); nil fits this slice alone.
     public init(plane: Plane, grid: Grid, crosshair: [Int], pixelWidth: Int, pixelHeight: Int,
-                zoom: Double, center: (Double, Double)?) {
+                zoom: Double, center: (Double, Double)?, pixelsPerMM: Double? = nil) {
         self.plane = plane
         let axes = PlaneAxes(plane: plane, affine: grid.affine)
         self.axes = axes
@@ -93,9 +96,10 @@ public struct PlaneViewport: Sendable {
         let (nh, nv) = (grid.dims[axes.horizontal], grid.dims[axes.vertical])
         let (sh, sv) = (spacing[axes.horizontal], spacing[axes.vertical])
         let widthMM = Double(nh) * sh, heightMM = Double(nv) * sv
-        let fit = min(Double(self.pixelWidth) / widthMM, Double(self.pixelHeight) / heightMM)
+        let fit = pixelsPerMM ?? min(Double(self.pixelWidth) / widthMM, Double(self.pixelHeight) / heightMM)
         let scale = max(fit * max(zoom, 0.01), 1e-9)
         let c = center ?? (widthMM / 2, heightMM / 2)
+        pixelsPerVoxel = scale * sh
         func map(_ n: Int, _ spacing: Double, _ pixels: Int, _ centre: Double, _ flip: Bool) -> [Int] {
             (0..<pixels).map { p in
                 let mm = centre + (Double(p) + 0.5 - Double(pixels) / 2) / scale
@@ -113,6 +117,23 @@ public struct PlaneViewport: Sendable {
         }
         crosshairPixel = (pixel(crosshair[axes.horizontal], nh, sh, self.pixelWidth, c.0, axes.flipHorizontal),
                           pixel(crosshair[axes.vertical], nv, sv, self.pixelHeight, c.1, axes.flipVertical))
+    }
+
+    /// Width and height in millimetres of `plane` as displayed.
+    public static func extent(of plane: Plane, grid: Grid) -> (Double, Double) {
+        let axes = PlaneAxes(plane: plane, affine: grid.affine)
+        let spacing = grid.spacing.map { $0 > 0 && $0.isFinite ? $0 : 1 }
+        return (Double(grid.dims[axes.horizontal]) * spacing[axes.horizontal],
+                Double(grid.dims[axes.vertical]) * spacing[axes.vertical])
+    }
+
+    /// Display millimetres of a point given in continuous voxel coordinates (voxel i spans [i, i+1]).
+    public static func displayPoint(grid: Grid, axes: PlaneAxes, point u: [Double]) -> (Double, Double) {
+        let spacing = grid.spacing.map { $0 > 0 && $0.isFinite ? $0 : 1 }
+        let (nh, nv) = (Double(grid.dims[axes.horizontal]), Double(grid.dims[axes.vertical]))
+        let dh = axes.flipHorizontal ? nh - u[axes.horizontal] : u[axes.horizontal]
+        let dv = axes.flipVertical ? nv - u[axes.vertical] : u[axes.vertical]
+        return (dh * spacing[axes.horizontal], dv * spacing[axes.vertical])
     }
 
     /// Slice centre in display millimetres for voxel indices (h, v): used to zoom about the crosshair.

@@ -28,7 +28,7 @@ extension Explorer {
             drawTooSmall(into: &grid)
             return grid
         }
-        let planes = PlaneRenderer(explorer: self, theme: theme, caps: capabilities)
+        let planes = PlaneRenderer(explorer: self, theme: theme, caps: capabilities, scale: layout.pixelsPerMM)
         for plane in Plane.allCases {
             drawPaneTitle(plane, into: &grid, rect: layout.panes[plane.rawValue])
             planes.draw(plane, into: &grid, rect: layout.image(of: plane))
@@ -75,10 +75,11 @@ extension Explorer {
         let axes = PlaneAxes(plane: plane, affine: scene.ct.grid.affine)
         let n = scene.ct.grid.dims[axes.normal]
         let axisName = ["i", "j", "k"][axes.normal]
-        let zoom = state.planes[plane.rawValue].zoom
+        let zoom = state.linked ? state.sharedZoom : state.planes[plane.rawValue].zoom
+        // Slices count from 0, as in the status line's voxel ijk: index / last index.
         var title = (focused ? (capabilities.unicode ? "▶ " : "> ") : "  ") + plane.title
-            + "  \(axisName) \(state.crosshair[axes.normal] + 1)/\(n)"
-        if zoom != 1 { title += String(format: "  zoom %.1f", zoom) }
+            + "  \(axisName) \(state.crosshair[axes.normal])/\(n - 1)"
+        if zoom != 1 { title += String(format: "  zoom %.1f", zoom) + (state.linked ? "" : " (own)") }
         grid.put(title, x: rect.x, y: rect.y, fg: fg, bg: bg, attrs: attrs, maxWidth: rect.width)
     }
 
@@ -120,37 +121,65 @@ extension Explorer {
         return out
     }
 
-    private func drawStatus(into grid: inout CellGrid, rect: Rect) {
-        let (fg, bg, _) = style(.statusForeground, .statusBackground)
-        grid.fill(rect, with: Cell(" ", fg: fg, bg: bg))
-        var progressWidth = 0
-        if let progress {
-            let barWidth = 12
-            let filled = Int((min(max(progress.fraction, 0), 1) * Double(barWidth)).rounded())
-            let bar = String(repeating: Character(Unicode.Scalar(glyphs.full)), count: filled)
-                + String(repeating: Character(Unicode.Scalar(glyphs.light)), count: barWidth - filled)
-            let tail = " [\(bar)] \(Int(progress.fraction * 100))% Esc cancels "
-            let room = max(0, rect.width / 2 - tail.count - 1)
-            let label = progress.label.count > room ? String(progress.label.prefix(max(0, room - 1))) + "…"
-                : progress.label
-            let text = capabilities.unicode ? " " + label + tail : asciiOnly(" " + label + tail)
-            progressWidth = min(text.count, rect.width / 2)
-            let (pf, pb, _) = style(.progress, .statusBackground)
-            grid.put(text, x: rect.x + rect.width - progressWidth, y: rect.y, fg: pf, bg: pb, attrs: [.bold],
-                     maxWidth: progressWidth)
-        }
-        let values = probe.map { key, value in
+    /// The status fields at the crosshair with their compact forms. Priorities keep, in order:
+    /// voxel, label, target and method, window, HU, attribution, world position.
+    public var statusLine: StatusLine {
+        let u = capabilities.unicode
+        let clean = { (s: String) in u ? s : self.asciiOnly(s) }
+        var fields: [StatusField] = []
+        for (key, value) in probe {
             switch key {
-            case "voxel": return "ijk \(value)"
-            case "RAS mm": return "RAS \(value) mm"
-            case "HU": return "HU \(value)"
-            case "attribution": return "a \(value)"
-            default: return value
+            case "voxel": fields.append(StatusField(priority: 0, ["ijk \(value)", value]))
+            case "RAS mm": fields.append(StatusField(priority: 7, ["RAS \(value) mm"]))
+            case "HU": fields.append(StatusField(priority: 4, ["HU \(value)"]))
+            case "label":
+                let cut = value.count > 12 ? String(value.prefix(11)) + (u ? "…" : "~") : value
+                fields.append(StatusField(priority: 1, [value, cut]))
+            case "attribution":
+                let short = value.split(separator: " ").first.map(String.init) ?? value
+                fields.append(StatusField(priority: 5, ["a \(value)", "a \(short)"]))
+            case "explain":
+                let arrow = u ? "→" : "->"
+                fields.append(StatusField(priority: 2, [
+                    clean(value),
+                    "\(method) \(arrow) \(targetName) · \(state.processing.rawValue)",
+                    "\(Self.shortMethod(method))\(arrow)\(targetName)",
+                ]))
+            case "window":
+                fields.append(StatusField(priority: 3, [value, "W/L \(Int(state.window.width.rounded()))/\(Int(state.window.level.rounded()))"]))
+            default: fields.append(StatusField(priority: 6, [value]))
             }
         }
-        var text = " " + values.joined(separator: glyphs.separator)
-        if !capabilities.unicode { text = asciiOnly(text) }
-        grid.put(text, x: rect.x, y: rect.y, fg: fg, bg: bg, maxWidth: rect.width - progressWidth)
+        fields = fields.map { f in StatusField(priority: f.priority, f.forms.map(clean)) }
+        return StatusLine(fields: fields, progress: progressText.map(clean), separator: glyphs.separator)
+    }
+
+    /// Method names shortened for narrow status lines.
+    static func shortMethod(_ m: String) -> String {
+        ["gradient": "grad", "input-x-gradient": "ixg", "integrated-gradients": "IG", "smoothgrad": "SG",
+         "occlusion": "occl", "kernelshap": "KSHAP"][m] ?? m
+    }
+
+    /// Progress of the running job as shown on the right of the status line.
+    var progressText: String? {
+        guard let progress else { return nil }
+        let barWidth = 12
+        let filled = Int((min(max(progress.fraction, 0), 1) * Double(barWidth)).rounded())
+        let bar = String(repeating: Character(Unicode.Scalar(glyphs.full)), count: filled)
+            + String(repeating: Character(Unicode.Scalar(glyphs.light)), count: barWidth - filled)
+        func time(_ s: Double) -> String { s < 60 ? String(format: "%.0fs", s) : String(format: "%.0fm%02.0fs", (s / 60).rounded(.down), s.truncatingRemainder(dividingBy: 60)) }
+        let eta = progress.remaining.map { " ETA " + time($0) } ?? ""
+        let tail = " [\(bar)] \(Int(progress.fraction * 100))% \(time(progress.elapsed))\(eta) Esc cancels "
+        // The label gives way first, so the bar, the times and the cancel hint stay readable.
+        let room = max(4, width / 2 - tail.count - 1)
+        let label = progress.label.count > room ? String(progress.label.prefix(room - 1)) + "…" : progress.label
+        return " " + label + tail
+    }
+
+    private func drawStatus(into grid: inout CellGrid, rect: Rect) {
+        let (fg, bg, _) = style(.statusForeground, .statusBackground)
+        let (pf, _, _) = style(.progress, .statusBackground)
+        statusLine.render(into: &grid, area: rect, fg: fg, bg: bg, progressFg: pf)
     }
 
     private func drawHints(into grid: inout CellGrid, rect: Rect) {

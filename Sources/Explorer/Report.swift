@@ -109,7 +109,7 @@ public enum Report {
             view.state.planes = Array(repeating: PlaneView(), count: 3)
             out.append(titles)
             out += strip(view, ansi: true)
-            out.append("Legend: half blocks, CT \(ex.state.window.label); labels \(ex.state.labelMode.rawValue); "
+            out.append("Legend: half blocks, CT \(ex.state.window.label); labels \(ex.effectiveLabelMode.rawValue); "
                        + "heatmap \(legend(ex)); crosshair in \(ex.theme[.crosshair])")
             return out
         }
@@ -148,7 +148,16 @@ public enum Report {
     private static func strip(_ ex: Explorer, ansi: Bool) -> [String] {
         var grid = CellGrid(width: 3 * planeWidth + 4, height: planeHeight,
                             fill: Cell(" ", fg: ex.theme[.foreground], bg: ex.theme[.background]))
-        let renderer = PlaneRenderer(explorer: ex, theme: ex.theme, caps: ex.capabilities)
+        // One scale for the three pictures, as on screen, at zoom 1.
+        var ex = ex
+        ex.state.linked = true
+        ex.state.sharedZoom = 1
+        ex.state.sharedCenter = nil
+        let scale = Plane.allCases.map { plane -> Double in
+            let e = PlaneViewport.extent(of: plane, grid: ex.scene.ct.grid)
+            return min(Double(planeWidth) / e.0, Double(2 * planeHeight) / e.1)
+        }.min() ?? 1
+        let renderer = PlaneRenderer(explorer: ex, theme: ex.theme, caps: ex.capabilities, scale: scale)
         for plane in Plane.allCases {
             renderer.draw(plane, into: &grid, rect: Rect(x: plane.rawValue * (planeWidth + 2), y: 0,
                                                          width: planeWidth, height: planeHeight))

@@ -13,8 +13,13 @@ public struct Scene: Sendable {
     /// `labelSource` of a label map that came from the model.
     public static let predictionSource = "model prediction"
 
-    /// Voxel centroid of each label (computed once per label map, used to jump from the sidebar).
+    /// Voxel centroid of each label (computed once per label map).
     public private(set) var centroids: [Int32: [Int]] = [:]
+    /// The voxel of each label nearest its centroid (physical distance): where the sidebar jumps,
+    /// always inside the segment.
+    public private(set) var anchors: [Int32: [Int]] = [:]
+    /// Voxels per label, background included.
+    public private(set) var voxelCounts: [Int32: Int] = [:]
 
     public init(scanPath: String, ct: Volume, labels: LabelMap? = nil, labelSource: String = "",
                 labelNames: [Int32: String] = [:], labelColors: [Int32: RGB] = [:]) {
@@ -31,6 +36,8 @@ public struct Scene: Sendable {
         labels = map
         labelSource = source
         centroids = [:]
+        anchors = [:]
+        voxelCounts = [:]
         guard let map else { return }
         var sums: [Int32: (Double, Double, Double, Int)] = [:]
         let d = map.grid.dims
@@ -48,10 +55,33 @@ public struct Scene: Sendable {
                 }
             }
         }
+        var mean: [Int32: (Double, Double, Double)] = [:]
         for (l, s) in sums {
             let c = Double(s.3)
+            mean[l] = (s.0 / c, s.1 / c, s.2 / c)
             centroids[l] = [Int((s.0 / c).rounded()), Int((s.1 / c).rounded()), Int((s.2 / c).rounded())]
+            voxelCounts[l] = s.3
         }
+        voxelCounts[0] = map.labels.count - sums.values.reduce(0) { $0 + $1.3 }
+        if voxelCounts[0] == 0 { voxelCounts[0] = nil }
+        let sp = map.grid.spacing.map { $0 > 0 && $0.isFinite ? $0 : 1 }
+        var best: [Int32: (Double, Int)] = [:]
+        map.labels.withUnsafeBufferPointer { buf in
+            var n = 0
+            for k in 0..<d[2] {
+                for j in 0..<d[1] {
+                    for i in 0..<d[0] {
+                        let l = buf[n]
+                        defer { n += 1 }
+                        guard l != 0, let m = mean[l] else { continue }
+                        let (di, dj, dk) = ((Double(i) - m.0) * sp[0], (Double(j) - m.1) * sp[1], (Double(k) - m.2) * sp[2])
+                        let dist = di * di + dj * dj + dk * dk
+                        if dist < best[l]?.0 ?? .infinity { best[l] = (dist, n) }
+                    }
+                }
+            }
+        }
+        for (l, b) in best { anchors[l] = [b.1 % d[0], b.1 / d[0] % d[1], b.1 / (d[0] * d[1])] }
     }
 
     public func labelName(_ label: Int32) -> String {

@@ -77,6 +77,7 @@ public final class ExplorerSession {
         if explorer.scene.labels == nil {
             controller.start(.prediction, label: "predicting")
         } else if let cached = controller.cached(currentKey) {
+            controller.cancelAttribution(otherThan: currentKey)
             explorer.attribution = cached
             rerank()
         } else {
@@ -103,9 +104,9 @@ public final class ExplorerSession {
             explorer.rows = []
             return
         }
-        explorer.rows = controller.provider.rank(attribution: a.map, segments: labels,
-                                                 processing: explorer.state.processing,
-                                                 names: explorer.scene.labelNames)
+        explorer.setRows(controller.provider.rank(attribution: a.map, segments: labels,
+                                                  processing: explorer.state.processing,
+                                                  names: explorer.scene.labelNames))
     }
 
     /// Folds finished jobs and progress into the explorer; true when the frame must be redrawn.
@@ -132,7 +133,8 @@ public final class ExplorerSession {
             // Redraw when the bar moves a visible step, not on every callback.
             let step = { (p: ProgressState?) in p.map { Int($0.fraction * 50) } }
             if step(progress) != step(lastProgress) || (progress == nil) != (lastProgress == nil)
-                || progress?.label != lastProgress?.label { changed = true }
+                || progress?.label != lastProgress?.label
+                || Int(progress?.elapsed ?? 0) != Int(lastProgress?.elapsed ?? 0) { changed = true }
             lastProgress = progress
         }
         explorer.progress = progress

@@ -24,6 +24,9 @@ public struct Colormap: Equatable, Sendable {
     }
 
     public static func == (a: Colormap, b: Colormap) -> Bool { a.stops == b.stops }
+
+    /// True when every stop is a grey (the monochrome theme), so colour cannot tell it from CT.
+    public var isGreyscale: Bool { stops.allSatisfy(\.isGrey) }
 }
 
 /// Semantic colour roles. Widgets ask for a role, never for a literal colour, so themes can
@@ -31,7 +34,7 @@ public struct Colormap: Equatable, Sendable {
 public enum ThemeRole: String, CaseIterable, Sendable {
     case background, foreground, dim, accent
     case paneTitle = "pane.title", paneTitleFocused = "pane.title.focused", paneEmpty = "pane.empty"
-    case orientation, crosshair, highlight
+    case orientation, crosshair, highlight, targetOutline = "target.outline"
     case statusBackground = "status.background", statusForeground = "status.foreground"
     case hintsBackground = "hints.background", hintsForeground = "hints.foreground", hintsKey = "hints.key"
     case sidebarBackground = "sidebar.background", selectionBackground = "selection.background"
@@ -70,7 +73,8 @@ public struct Theme: Equatable, Sendable {
             .background: RGB(0x10, 0x12, 0x16), .foreground: RGB(0xd8, 0xdc, 0xe2), .dim: RGB(0x7a, 0x80, 0x8a),
             .accent: RGB(0x5f, 0xaf, 0xff), .paneTitle: RGB(0x9a, 0xa0, 0xaa),
             .paneTitleFocused: RGB(0xff, 0xd7, 0x5f), .paneEmpty: RGB(0x00, 0x00, 0x00),
-            .orientation: RGB(0xff, 0xd7, 0x5f), .crosshair: RGB(0x00, 0xd7, 0x87), .highlight: RGB(0xff, 0xff, 0x00),
+            .orientation: RGB(0xff, 0xd7, 0x5f), .crosshair: RGB(0xe8, 0xe8, 0xe8), .highlight: RGB(0xff, 0x4d, 0xff),
+            .targetOutline: RGB(0x00, 0xff, 0xff),
             .statusBackground: RGB(0x26, 0x2a, 0x33), .statusForeground: RGB(0xe8, 0xea, 0xee),
             .hintsBackground: RGB(0x10, 0x12, 0x16), .hintsForeground: RGB(0x9a, 0xa0, 0xaa),
             .hintsKey: RGB(0x5f, 0xaf, 0xff), .sidebarBackground: RGB(0x16, 0x19, 0x1f),
@@ -83,10 +87,11 @@ public struct Theme: Equatable, Sendable {
                                      RGB(0xfc, 0x89, 0x61), RGB(0xfc, 0xfd, 0xbf)]),
         diverging: Colormap(stops: [RGB(0x21, 0x66, 0xac), RGB(0x92, 0xc5, 0xde), RGB(0xf7, 0xf7, 0xf7),
                                     RGB(0xf4, 0xa5, 0x82), RGB(0xb2, 0x18, 0x2b)]),
-        labelPalette: [RGB(0xe6, 0x19, 0x4b), RGB(0x3c, 0xb4, 0x4b), RGB(0xff, 0xe1, 0x19), RGB(0x43, 0x63, 0xd8),
-                       RGB(0xf5, 0x82, 0x31), RGB(0x91, 0x1e, 0xb4), RGB(0x42, 0xd4, 0xf4), RGB(0xf0, 0x32, 0xe6),
-                       RGB(0xbf, 0xef, 0x45), RGB(0xfa, 0xbe, 0xd4), RGB(0x46, 0x99, 0x90), RGB(0xdc, 0xbe, 0xff),
-                       RGB(0x9a, 0x63, 0x24), RGB(0xff, 0xfa, 0xc8), RGB(0x80, 0x00, 0x00), RGB(0xaa, 0xff, 0xc3)])
+        // Categorical label colours kept clear of both heatmap maps (no yellow, orange, red,
+        // purple, blue, white or black) and of the reserved target and highlight colours.
+        labelPalette: [RGB(0x3c, 0xb4, 0x4b), RGB(0xbf, 0xef, 0x45), RGB(0x80, 0x80, 0x00), RGB(0x2e, 0x8b, 0x57),
+                       RGB(0x9a, 0x63, 0x24), RGB(0x00, 0xa8, 0x6b), RGB(0x98, 0xfb, 0x98), RGB(0x6b, 0x8e, 0x23),
+                       RGB(0xb5, 0xa6, 0x42), RGB(0x01, 0x79, 0x6f), RGB(0x8f, 0xbc, 0x8f), RGB(0x7c, 0xfc, 0x00)])
 
     /// Parses a theme file. Unknown keys and malformed colours are errors naming the file and line.
     public static func parse(_ text: String, name: String, source: String) throws -> Theme {

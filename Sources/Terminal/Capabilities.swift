@@ -1,6 +1,14 @@
 import Engine
 import Explorer
 
+/// How colours are sent to the terminal, and why.
+public struct ColorDecision: Equatable, Sendable {
+    public var depth: ColorDepth
+    /// Truecolor written as SGR 38;2/48;2 escape sequences instead of through curses colour pairs.
+    public var directSGR: Bool
+    public var reason: String
+}
+
 /// Decides colour depth and character set from the environment, the locale and what curses
 /// reports. Pure, so every degradation path is testable without a terminal.
 public enum CapabilityDetector {
@@ -11,24 +19,37 @@ public enum CapabilityDetector {
     ///   - directColor: whether the terminfo entry takes RGB values as colour numbers.
     public static func detect(environment: [String: String], codeset: String, cursesColors: Int,
                               directColor: Bool) -> RenderCapabilities {
-        let unicode = isUTF8(codeset)
+        RenderCapabilities(depth: decideColor(environment: environment, cursesColors: cursesColors,
+                                              directColor: directColor).depth,
+                           unicode: isUTF8(codeset))
+    }
+
+    /// The colour depth, whether truecolor is sent as SGR 38;2/48;2 sequences directly (the
+    /// terminfo entry cannot carry RGB values), and why, for the help and the report.
+    public static func decideColor(environment: [String: String], cursesColors: Int,
+                                   directColor: Bool) -> ColorDecision {
         let term = environment["TERM"] ?? ""
-        if environment["NO_COLOR"].map({ !$0.isEmpty }) == true || term == "dumb" || cursesColors < 8 {
-            return RenderCapabilities(depth: .monochrome, unicode: unicode)
+        if environment["NO_COLOR"].map({ !$0.isEmpty }) == true {
+            return ColorDecision(depth: .monochrome, directSGR: false, reason: "NO_COLOR is set")
+        }
+        if term == "dumb" || cursesColors < 8 {
+            return ColorDecision(depth: .monochrome, directSGR: false,
+                                 reason: "TERM=\(term) reports \(cursesColors) colours")
         }
         let colorterm = (environment["COLORTERM"] ?? "").lowercased()
-        let wantsTrue = colorterm == "truecolor" || colorterm == "24bit"
-        let depth: ColorDepth
-        if wantsTrue && directColor {
-            depth = .trueColor
-        } else if cursesColors >= 256 {
-            depth = .palette256
-        } else if cursesColors >= 16 {
-            depth = .palette16
-        } else {
-            depth = .palette8
+        if colorterm == "truecolor" || colorterm == "24bit" {
+            if directColor {
+                return ColorDecision(depth: .trueColor, directSGR: false,
+                                     reason: "COLORTERM=\(colorterm), terminfo takes RGB colour numbers")
+            }
+            // The terminal says it accepts RGB; the terminfo entry cannot express it, so the
+            // sequences are written directly.
+            return ColorDecision(depth: .trueColor, directSGR: true,
+                                 reason: "COLORTERM=\(colorterm), TERM=\(term) has no RGB capability: SGR 38;2 sent directly")
         }
-        return RenderCapabilities(depth: depth, unicode: unicode)
+        let depth: ColorDepth = cursesColors >= 256 ? .palette256 : cursesColors >= 16 ? .palette16 : .palette8
+        return ColorDecision(depth: depth, directSGR: false,
+                             reason: "TERM=\(term) reports \(cursesColors) colours, COLORTERM does not ask for truecolor")
     }
 
     public static func isUTF8(_ codeset: String) -> Bool {

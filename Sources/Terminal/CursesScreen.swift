@@ -36,6 +36,10 @@ public func configureLocale(environment: [String: String]) -> String {
 /// The curses screen: init/teardown, colour pairs, drawing changed cells, reading input.
 public final class CursesScreen: CellBackend {
     public private(set) var capabilities: RenderCapabilities
+    /// How colours reach the terminal (curses pairs or direct SGR) and why.
+    public private(set) var colorDecision: ColorDecision
+    /// Events decoded from an escape sequence, handed out before reading more input.
+    private var pending: [InputEvent] = []
     /// A note for the status line when the terminal had to be substituted.
     public private(set) var notice: String?
     private let screen: OpaquePointer
@@ -86,9 +90,13 @@ public final class CursesScreen: CellBackend {
             colors = Int(cnc_colors())
         }
         maxPairs = Int(cnc_color_pairs())
-        let direct = colors >= 1 << 24 || "RGB".withCString { tigetflag($0) } == 1
-        capabilities = CapabilityDetector.detect(environment: environment, codeset: codeset,
-                                                 cursesColors: colors, directColor: direct)
+        let direct = colors >= 1 << 24
+        colorDecision = CapabilityDetector.decideColor(environment: environment, cursesColors: colors,
+                                                       directColor: direct)
+        capabilities = RenderCapabilities(depth: colorDecision.depth, unicode: CapabilityDetector.isUTF8(codeset))
+        // Let curses clear the screen once now, so its later refreshes have nothing to redraw
+        // over frames written as direct SGR sequences.
+        wrefresh(cnc_stdscr())
     }
 
     deinit { close() }
@@ -108,6 +116,7 @@ public final class CursesScreen: CellBackend {
     // MARK: Drawing
 
     public func draw(_ cells: [(x: Int, y: Int, cell: Cell)]) {
+        if colorDecision.directSGR { return drawDirect(cells) }
         let win = cnc_stdscr()
         let depth = capabilities.depth
         for (x, y, cell) in cells {
@@ -125,6 +134,39 @@ public final class CursesScreen: CellBackend {
     public func clear() {
         werase(cnc_stdscr())
         clearok(cnc_stdscr(), true)
+        if colorDecision.directSGR { wrefresh(cnc_stdscr()) }
+    }
+
+    /// Writes cells as cursor moves and SGR 38;2/48;2 truecolor sequences, bypassing curses
+    /// output (whose terminfo entry cannot express RGB colours).
+    private func drawDirect(_ cells: [(x: Int, y: Int, cell: Cell)]) {
+        var out = ""
+        out.reserveCapacity(cells.count * 32)
+        var last: (x: Int, y: Int)?
+        var style: (RGB, RGB, CellAttributes)?
+        for (x, y, cell) in cells {
+            if last.map({ $0.y != y || $0.x + 1 != x }) ?? true { out += "\u{1b}[\(y + 1);\(x + 1)H" }
+            if style.map({ $0.0 != cell.fg || $0.1 != cell.bg || $0.2 != cell.attrs }) ?? true {
+                var sgr = "0"
+                if cell.attrs.contains(.bold) { sgr += ";1" }
+                if cell.attrs.contains(.dim) { sgr += ";2" }
+                if cell.attrs.contains(.underline) { sgr += ";4" }
+                if cell.attrs.contains(.reverse) { sgr += ";7" }
+                sgr += ";38;2;\(cell.fg.r);\(cell.fg.g);\(cell.fg.b);48;2;\(cell.bg.r);\(cell.bg.g);\(cell.bg.b)"
+                out += "\u{1b}[\(sgr)m"
+                style = (cell.fg, cell.bg, cell.attrs)
+            }
+            out.unicodeScalars.append(cell.glyph)
+            last = (x, y)
+        }
+        out += "\u{1b}[0m"
+        var bytes = Array(out.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { write(1, $0.baseAddress! + offset, $0.count - offset) }
+            if n <= 0 { if errno == EINTR { continue } else { break } }
+            offset += n
+        }
     }
 
     /// True once after the colour pairs had to be reset, so the caller redraws everything.
@@ -156,9 +198,13 @@ public final class CursesScreen: CellBackend {
 
     /// Waits up to the input timeout for one event; nil when none arrived.
     public func read() -> InputEvent? {
+        if !pending.isEmpty { return pending.removeFirst() }
         var isKey: Int32 = 0, code: Int32 = 0
         guard cnc_read(cnc_stdscr(), &isKey, &code) != cnc_err() else { return nil }
         switch decoder.decode(code: Int(code), isFunctionKey: isKey != 0) {
+        case .key(.escape):
+            pending = readEscapeSequence()
+            return pending.isEmpty ? nil : pending.removeFirst()
         case .key(let k):
             // Ctrl-C arrives as a character in raw mode.
             return code == 3 && isKey == 0 ? .key(.char("q")) : .key(k)
@@ -178,6 +224,25 @@ public final class CursesScreen: CellBackend {
         case .ignored:
             return nil
         }
+    }
+
+    /// Collects the characters that arrived together with an Esc and decodes them as one sequence.
+    private func readEscapeSequence() -> [InputEvent] {
+        var following: [UInt32] = []
+        wtimeout(cnc_stdscr(), 0)
+        defer { wtimeout(cnc_stdscr(), 20) }
+        while !EscapeSequence.isComplete(following) {
+            var isKey: Int32 = 0, code: Int32 = 0
+            guard cnc_read(cnc_stdscr(), &isKey, &code) != cnc_err() else { break }
+            if isKey != 0 {
+                // A function key right after Esc: Esc, then that key.
+                var events = EscapeSequence.decode(following)
+                if case .key(let k) = decoder.decode(code: Int(code), isFunctionKey: true) { events.append(.key(k)) }
+                return events
+            }
+            following.append(UInt32(truncatingIfNeeded: code))
+        }
+        return EscapeSequence.decode(following)
     }
 
     /// Reads without waiting (to drain queued input before drawing).

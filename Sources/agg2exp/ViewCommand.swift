@@ -26,6 +26,13 @@ struct ScanOptions: ParsableArguments {
         var labelClasses: [Int32: Int] = [:]
     }
 
+    /// Whether `path` is the bundled sample CT (compared after resolving symbolic links).
+    static func isSampleScan(_ path: String) -> Bool {
+        guard let sample = SampleData.scanPath else { return false }
+        let resolve = { (p: String) in URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
+        return resolve(path) == resolve(sample)
+    }
+
     /// Reads `label_to_class` from a model directory's label_groups.json, when there is one.
     static func labelClasses(modelDirectory: String) throws -> [Int32: Int] {
         let path = modelDirectory + "/label_groups.json"
@@ -48,7 +55,9 @@ struct ScanOptions: ParsableArguments {
     /// the bundled model (or, when that is missing, the bundled segmentation). With a model,
     /// everything is moved onto the model grid, where prediction and attributions live.
     func load() throws -> Loaded {
-        let usingSample = scan == nil
+        // Naming the bundled sample CT explicitly is the same as naming nothing: it keeps the
+        // sample model (and, without it, the sample labels).
+        let usingSample = scan == nil || scan.map(Self.isSampleScan) == true
         guard let scanPath = scan ?? SampleData.scanPath else {
             throw DataError("no scan given and the bundled sample CT was not found "
                                   + "(set AGG2EXP_SAMPLE_DATA to the SampleData directory)")
@@ -168,6 +177,9 @@ struct ViewCommand: ParsableCommand {
         }
         let session = ExplorerSession(explorer: explorer, controller: loaded.provider.map(AnalysisController.init))
         try TerminalApp.run(session: session, environment: ProcessInfo.processInfo.environment)
+        // A job cancelled on quit may still be inside its current window (seconds of BLAS work);
+        // the terminal is restored, so leave without running exit handlers under its feet.
+        if session.controller?.runningJob != nil { _exit(0) }
     }
 }
 

@@ -70,13 +70,87 @@ final class ExplorerStateTests: XCTestCase {
     func testZoomIsBoundedAndResets() {
         var ex = Fixtures.explorer()
         _ = ex.handle(.key(.char("-")))
-        XCTAssertEqual(ex.state.planes[0].zoom, 1, "cannot zoom out past fit")
+        XCTAssertEqual(ex.state.sharedZoom, 1, "cannot zoom out past fit")
         for _ in 0..<30 { _ = ex.handle(.key(.char("+"))) }
-        XCTAssertEqual(ex.state.planes[0].zoom, 16)
-        XCTAssertNotNil(ex.state.planes[0].center, "zoom centres on the crosshair")
+        XCTAssertEqual(ex.state.sharedZoom, 16)
+        XCTAssertEqual(ex.state.sharedCenter, ex.state.crosshair.map { Double($0) + 0.5 }, "zoom centres on the crosshair")
+        XCTAssertEqual(ex.state.message?.text, "Zoom 16.0× (all planes; u unlinks)")
         _ = ex.handle(.key(.char("L")))
         _ = ex.handle(.key(.char("0")))
-        XCTAssertEqual(ex.state.planes[0], PlaneView())
+        XCTAssertEqual(ex.state.sharedZoom, 1)
+        XCTAssertNil(ex.state.sharedCenter)
+    }
+
+    func testLinkedZoomMagnifiesEveryPlaneAndUnlinkKeepsThePicture() {
+        var ex = Fixtures.explorer(width: 160, height: 50)
+        let before = Plane.allCases.map { ex.viewport(of: $0).pixelsPerVoxel }
+        _ = ex.handle(.key(.char("+")))
+        _ = ex.handle(.key(.char("+")))
+        let zoomed = Plane.allCases.map { ex.viewport(of: $0).pixelsPerVoxel }
+        for (b, z) in zip(before, zoomed) { XCTAssertEqual(z / b, 1.5625, accuracy: 1e-9, "every plane zooms") }
+        _ = ex.handle(.key(.char("J")))
+        let linkedColumns = Plane.allCases.map { ex.viewport(of: $0).columns }
+        _ = ex.handle(.key(.char("u")))
+        XCTAssertFalse(ex.state.linked)
+        XCTAssertEqual(Plane.allCases.map { ex.viewport(of: $0).columns }, linkedColumns, "unlinking keeps each view")
+        _ = ex.handle(.key(.char("+")))
+        XCTAssertEqual(ex.viewport(of: .axial).pixelsPerVoxel / zoomed[0], 1.25, accuracy: 1e-9)
+        XCTAssertEqual(ex.viewport(of: .coronal).pixelsPerVoxel, zoomed[1], accuracy: 1e-9, "other planes keep theirs")
+        _ = ex.handle(.key(.char("u")))
+        XCTAssertTrue(ex.state.linked)
+    }
+
+    func testPlanesShareOneScaleAndTheLayoutMaximisesIt() {
+        for (w, h) in [(80, 24), (120, 40), (200, 60), (240, 70), (100, 80)] {
+            let ex = Fixtures.explorer(width: w, height: h)
+            let layout = ex.layout
+            let grid = ex.scene.ct.grid
+            // One millimetre is the same number of pixels in every plane.
+            let perMM = Plane.allCases.map { plane -> Double in
+                let vp = ex.viewport(of: plane)
+                return vp.pixelsPerVoxel / grid.spacing[vp.axes.horizontal]
+            }
+            for v in perMM { XCTAssertEqual(v, perMM[0], accuracy: 1e-9, "\(w)x\(h)") }
+            // Each plane fits its pane at that scale.
+            for plane in Plane.allCases {
+                let e = PlaneViewport.extent(of: plane, grid: grid)
+                let image = layout.image(of: plane)
+                XCTAssertLessThanOrEqual(e.0 * layout.pixelsPerMM, Double(image.width) + 1e-9)
+                XCTAssertLessThanOrEqual(e.1 * layout.pixelsPerMM, Double(2 * image.height) + 1e-9)
+            }
+            // No worse than the fixed split used before (axial left half, the others stacked right).
+            let area = w - layout.sidebar.width - 1, ch = h - 2
+            let left = (area - 1) / 2, right = area - 1 - left
+            let fixed = [(left, ch), (right, ch / 2), (right, ch - ch / 2)].enumerated().map { i, r -> Double in
+                let e = PlaneViewport.extent(of: Plane(rawValue: i)!, grid: grid)
+                return min(Double(r.0) / e.0, Double(2 * (r.1 - 1)) / e.1)
+            }.min()!
+            XCTAssertGreaterThanOrEqual(layout.pixelsPerMM, fixed - 1e-12, "\(w)x\(h)")
+        }
+    }
+
+    func testSidebarTakesOnlyTheWidthItNeeds() {
+        let ex = Fixtures.explorer(width: 200, height: 60)
+        // Longest name "background" (10) + 24 columns for rank, swatch, value and bar.
+        XCTAssertEqual(ex.layout.sidebar.width, 34)
+        var long = ex
+        long.scene.labelNames[2] = "a_very_long_structure_name_indeed_42"
+        long.scene.setLabels(long.scene.labels, source: "file")
+        XCTAssertEqual(long.layout.sidebar.width, 48, "names longer than 24 are cut with an ellipsis")
+    }
+
+    func testMaximizeShowsOnlyTheFocusedPlane() {
+        var ex = Fixtures.explorer(width: 160, height: 50)
+        let shared = ex.layout.pixelsPerMM
+        _ = ex.handle(.key(.tab))
+        XCTAssertEqual(ex.handle(.key(.char("f"))), .resize)
+        XCTAssertEqual(ex.state.maximized, .coronal)
+        let layout = ex.layout
+        XCTAssertEqual(layout.panes[0].width, 0)
+        XCTAssertEqual(layout.panes[1].width, 160 - layout.sidebar.width - 1)
+        XCTAssertGreaterThan(layout.pixelsPerMM, shared)
+        _ = ex.handle(.key(.char("f")))
+        XCTAssertNil(ex.state.maximized)
     }
 
     func testWindowPresetsAndFreeWindow() {
@@ -94,12 +168,20 @@ final class ExplorerStateTests: XCTestCase {
 
     func testOverlayToggles() {
         var ex = Fixtures.explorer()
+        XCTAssertEqual(ex.state.labelMode, .auto)
+        XCTAssertEqual(ex.effectiveLabelMode, .outline, "auto outlines labels while the heatmap is shown")
+        _ = ex.handle(.key(.char("o")))
         XCTAssertEqual(ex.state.labelMode, .fill)
+        XCTAssertEqual(ex.state.message?.text, "Labels: fill")
         _ = ex.handle(.key(.char("o")))
         _ = ex.handle(.key(.char("o")))
         XCTAssertEqual(ex.state.labelMode, .off)
         _ = ex.handle(.key(.char("O")))
         XCTAssertEqual(ex.state.labelOpacity, 0.6)
+        XCTAssertEqual(ex.state.message?.text, "Label opacity 60% (applies to filled labels: o)")
+        _ = ex.handle(.key(.char("A")))
+        XCTAssertEqual(ex.state.heatmapOpacity, 0.85)
+        XCTAssertEqual(ex.state.message?.text, "Heatmap opacity 85%")
         _ = ex.handle(.key(.char("a")))
         XCTAssertFalse(ex.state.heatmapVisible)
         _ = ex.handle(.key(.char("%")))
@@ -163,7 +245,8 @@ final class ExplorerStateTests: XCTestCase {
         let label = ex.rankedRows[1].label
         _ = ex.handle(.key(.enter))
         XCTAssertEqual(ex.state.highlighted, label)
-        XCTAssertEqual(ex.state.crosshair, ex.scene.centroids[label])
+        XCTAssertEqual(ex.state.crosshair, ex.scene.anchors[label])
+        XCTAssertEqual(ex.scene.label(at: ex.state.crosshair), label, "Enter lands inside the segment")
         XCTAssertEqual(ex.scene.centroids[1], [3, 7, 4], "box i 1…4, j 5…8, k 2…5 (rounded half up)")
         _ = ex.handle(.key(.enter))
         XCTAssertNil(ex.state.highlighted, "Enter again clears the highlight")

@@ -91,7 +91,7 @@ final class ThemeTests: XCTestCase {
         XCTAssertEqual(themes[0], Theme.builtIn, "the default theme file spells out the built-in defaults")
         XCTAssertEqual(themes[1][.background], RGB(0xf7, 0xf7, 0xf5))
         XCTAssertEqual(themes[2].sequential.stops, [RGB(0, 0, 0), RGB(255, 255, 255)])
-        XCTAssertEqual(themes[3][.crosshair], RGB(0, 255, 0))
+        XCTAssertEqual(themes[3][.crosshair], RGB(255, 255, 255))
         XCTAssertEqual(themes[1].labelPalette, Theme.builtIn.labelPalette, "missing keys fall back")
     }
 

@@ -191,4 +191,27 @@ final class SessionTests: XCTestCase {
         XCTAssertFalse(session.poll())
         XCTAssertEqual(session.handle(.key(.char("m"))), .none, "no methods to cycle")
     }
+
+    /// Leaving a method for one whose result is cached stops the job of the method left behind;
+    /// Esc shows "cancelling…" at once.
+    func testLeavingAMethodCancelsItsJobAndEscSaysCancelling() {
+        let scene = Fixtures.scene()
+        let controller = AnalysisController(provider: FakeProvider(scene: scene, blocking: true))
+        let gradient = AnalysisKey(method: "gradient", target: 1), ig = AnalysisKey(method: "integrated-gradients", target: 1)
+        controller.start(.attribution(ig), label: "integrated-gradients → liver", segments: scene.labels)
+        let deadline = Date().addingTimeInterval(5)
+        while controller.progress?.fraction != 0.5 && Date() < deadline { usleep(2000) }
+        XCTAssertEqual(controller.progress?.label, "integrated-gradients → liver")
+        XCTAssertNotNil(controller.progress?.remaining, "an ETA once a step is done")
+        controller.cancelAttribution(otherThan: ig)
+        XCTAssertEqual(controller.progress?.label, "integrated-gradients → liver", "the current job keeps running")
+        controller.cancelAttribution(otherThan: gradient)
+        XCTAssertEqual(controller.progress?.label, "cancelling…", "shown at once, before the job stops")
+        XCTAssertNil(controller.progress?.remaining)
+        controller.wait()
+        XCTAssertNil(controller.runningJob)
+        let events = controller.takeEvents()
+        XCTAssertEqual(events.count, 1)
+        if case .cancelled(.attribution(let key))? = events.first { XCTAssertEqual(key, ig) } else { XCTFail("\(events)") }
+    }
 }

@@ -50,6 +50,7 @@ final class SnapshotTests: XCTestCase {
     func testOutlineLabelsAndHighlightedSegment() {
         var ex = Fixtures.explorer(width: 100, height: 30)
         _ = ex.apply(.cycleLabelMode)
+        _ = ex.apply(.cycleLabelMode)
         XCTAssertEqual(ex.state.labelMode, .outline)
         _ = ex.apply(.toggleHeatmap)
         ex.state.focus = .sidebar

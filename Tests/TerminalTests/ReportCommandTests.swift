@@ -52,10 +52,12 @@ final class ReportCommandTests: XCTestCase {
                          "--label-names", Self.sample("label_names.txt"), "--crosshair", "40,50,60", "--out", "r.txt"], in: dir)
         XCTAssertEqual(r.status, 0, r.err)
         let text = try String(contentsOf: dir.appendingPathComponent("r.txt"), encoding: .utf8)
-        for needle in ["Provenance", "dims         122 x 101 x 112", "Planes at voxel 40 50 60", "voxel   40 50 60",
+        for needle in ["Provenance", "dims         122 x 101 x 112", "Planes at voxel 40 50 60",
                        "rank  segment", "liver"] {
             XCTAssertTrue(text.contains(needle), "report lacks '\(needle)'")
         }
+        XCTAssertTrue(text.split(separator: "\n").contains { $0.hasPrefix("  voxel ") && $0.hasSuffix(" 40 50 60") },
+                      "the probe names the crosshair voxel")
         XCTAssertFalse(text.contains("\u{1B}["))
     }
 
@@ -113,5 +115,18 @@ final class ReportCommandTests: XCTestCase {
         XCTAssertTrue(unknown.err.contains("unknown target 'pancreas'"), unknown.err)
         let noModel = try run(["report", scan, "--method", "gradient"], in: dir)
         XCTAssertTrue(noModel.err.contains("--target and --method need a model"), noModel.err)
+    }
+
+    /// Naming the bundled sample CT explicitly keeps the bundled sample model, as running with no
+    /// scan does.
+    func testNamingTheSampleCTKeepsTheSampleModel() throws {
+        let dir = try tempDir()
+        let out = dir.appendingPathComponent("r.txt").path
+        let r = try run(["report", Self.sample("example_ct.nii.gz"), "--out", out], in: dir)
+        XCTAssertEqual(r.status, 0, r.err)
+        let report = try String(contentsOfFile: out, encoding: .utf8)
+        XCTAssertTrue(report.contains("labels       model prediction"), report)
+        XCTAssertTrue(report.contains("SampleData/model (15 classes)"), report)
+        XCTAssertTrue(report.contains("method       gradient"), report)
     }
 }

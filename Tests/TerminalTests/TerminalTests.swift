@@ -13,14 +13,30 @@ final class CapabilityTests: XCTestCase {
     func testColourDepthDegradesInOrder() {
         XCTAssertEqual(detect(["TERM": "xterm-direct", "COLORTERM": "truecolor"], colors: 1 << 24, direct: true).depth,
                        .trueColor)
-        XCTAssertEqual(detect(["TERM": "xterm-256color", "COLORTERM": "truecolor"]).depth, .palette256,
-                       "truecolor needs a terminfo entry that takes RGB values")
+        XCTAssertEqual(detect(["TERM": "xterm-256color", "COLORTERM": "truecolor"]).depth, .trueColor,
+                       "COLORTERM says the terminal takes RGB even when terminfo cannot")
+        XCTAssertEqual(detect(["TERM": "xterm", "COLORTERM": "24bit"], colors: 8).depth, .trueColor)
         XCTAssertEqual(detect(["TERM": "xterm-256color"]).depth, .palette256)
         XCTAssertEqual(detect(["TERM": "xterm-16color"], colors: 16).depth, .palette16)
         XCTAssertEqual(detect(["TERM": "xterm"], colors: 8).depth, .palette8)
         XCTAssertEqual(detect(["TERM": "vt100"], colors: 0).depth, .monochrome)
         XCTAssertEqual(detect(["TERM": "xterm-256color", "NO_COLOR": "1"]).depth, .monochrome)
         XCTAssertEqual(detect(["TERM": "dumb"]).depth, .monochrome)
+    }
+
+    func testTruecolorDecisionSaysHowItWasMade() {
+        let viaTerminfo = CapabilityDetector.decideColor(environment: ["TERM": "xterm-direct", "COLORTERM": "truecolor"],
+                                                         cursesColors: 1 << 24, directColor: true)
+        XCTAssertFalse(viaTerminfo.directSGR)
+        XCTAssertEqual(viaTerminfo.reason, "COLORTERM=truecolor, terminfo takes RGB colour numbers")
+        let direct = CapabilityDetector.decideColor(environment: ["TERM": "xterm-256color", "COLORTERM": "truecolor"],
+                                                    cursesColors: 256, directColor: false)
+        XCTAssertTrue(direct.directSGR)
+        XCTAssertEqual(direct.reason, "COLORTERM=truecolor, TERM=xterm-256color has no RGB capability: SGR 38;2 sent directly")
+        let none = CapabilityDetector.decideColor(environment: ["TERM": "xterm-256color", "COLORTERM": "truecolor",
+                                                                "NO_COLOR": "1"], cursesColors: 256, directColor: false)
+        XCTAssertEqual(none.depth, .monochrome)
+        XCTAssertFalse(none.directSGR)
     }
 
     func testCharacterSetFollowsTheLocale() {
@@ -97,5 +113,35 @@ final class PresenterTests: XCTestCase {
         presenter.invalidate()
         XCTAssertEqual(presenter.present(CellGrid(width: 5, height: 2)), 10)
         XCTAssertEqual(presenter.backend.clears, 2)
+    }
+}
+
+final class EscapeSequenceTests: XCTestCase {
+    private func codes(_ s: String) -> [UInt32] { s.unicodeScalars.map(\.value) }
+
+    func testSGRMouseReportsBecomeMouseEventsNeverKeys() {
+        XCTAssertEqual(EscapeSequence.decode(codes("[<0;10;5M")), [.mouse(x: 9, y: 4, kind: .press)])
+        XCTAssertEqual(EscapeSequence.decode(codes("[<64;3;7M")), [.mouse(x: 2, y: 6, kind: .wheelUp)])
+        XCTAssertEqual(EscapeSequence.decode(codes("[<65;3;7M")), [.mouse(x: 2, y: 6, kind: .wheelDown)])
+        XCTAssertEqual(EscapeSequence.decode(codes("[<0;10;5m")), [], "a release is swallowed")
+        XCTAssertEqual(EscapeSequence.decode(codes("[<32;10;5M")), [], "motion with the button held is swallowed")
+        XCTAssertEqual(EscapeSequence.decode(codes("[<2;10;5M")), [], "the right button is not used")
+        XCTAssertEqual(EscapeSequence.decode(codes("[1;5A")), [], "an unknown CSI sequence is swallowed")
+        XCTAssertEqual(EscapeSequence.decode(codes("OP")), [], "SS3 is swallowed")
+        XCTAssertEqual(EscapeSequence.decode([]), [.key(.escape)], "Esc alone")
+        XCTAssertEqual(EscapeSequence.decode(codes("q")), [.key(.escape), .key(.char("q"))])
+    }
+
+    func testSequencesEndAtTheirFinalByte() {
+        XCTAssertFalse(EscapeSequence.isComplete([]))
+        XCTAssertFalse(EscapeSequence.isComplete(codes("[")))
+        XCTAssertFalse(EscapeSequence.isComplete(codes("[<")), "'<' opens the SGR parameters")
+        XCTAssertFalse(EscapeSequence.isComplete(codes("[<0;10;5")))
+        XCTAssertTrue(EscapeSequence.isComplete(codes("[<0;10;5M")))
+        XCTAssertTrue(EscapeSequence.isComplete(codes("[A")))
+        XCTAssertFalse(EscapeSequence.isComplete(codes("O")))
+        XCTAssertTrue(EscapeSequence.isComplete(codes("OP")))
+        XCTAssertTrue(EscapeSequence.isComplete(codes("x")))
+        XCTAssertTrue(EscapeSequence.isComplete(Array(repeating: 0x30, count: 40)), "runaway input stops")
     }
 }

@@ -97,16 +97,19 @@ final class TmuxEndToEndTests: XCTestCase {
 
     func testPlanesSidebarKeysAndExport() throws {
         let sample = Self.repoRoot.appendingPathComponent("SampleData").path
-        try start("TERM=xterm-256color LANG=C.UTF-8", arguments: "view '\(sample)/example_ct.nii.gz' --labels "
+        // A copy, so it is a scan of its own and not the bundled sample (which brings its model).
+        let scan = workDir.appendingPathComponent("ct.nii.gz").path
+        try FileManager.default.copyItem(atPath: "\(sample)/example_ct.nii.gz", toPath: scan)
+        try start("TERM=xterm-256color LANG=C.UTF-8", arguments: "view '\(scan)' --labels "
                   + "'\(sample)/example_seg_fast_force_split.nii.gz' --label-names '\(sample)/label_names.txt'")
         var screen = try waitFor(20, "the first frame") { $0.contains("Axial") && $0.contains("ijk ") }
         for needle in ["Axial", "Coronal", "Sagittal", "colon", "liver", "W/L 400/40 soft tissue"] {
             XCTAssertTrue(screen.contains(needle), "screen lacks '\(needle)'")
         }
         // Slices step with PageUp in the focused (axial) pane.
-        XCTAssertTrue(screen.contains("k 57/112"))
+        XCTAssertTrue(screen.contains("k 56/111"), "slices count from 0 as in the status line")
         try tmux(["send-keys", "-t", session, "PageUp", "PageUp"])
-        try waitFor(5, "two slices up, and the key hints") { $0.contains("k 59/112") && $0.contains("? help") }
+        try waitFor(5, "two slices up, and the key hints") { $0.contains("k 58/111") && $0.contains("? help") }
         // Window preset cycles.
         try tmux(["send-keys", "-t", session, "w"])
         try waitFor(5, "the lung window") { $0.contains("W/L 1500/-600 lung") }
@@ -118,10 +121,10 @@ final class TmuxEndToEndTests: XCTestCase {
         // Export writes a report into the working directory and names it in the status line.
         try tmux(["send-keys", "-t", session, "e"])
         screen = try waitFor(10, "the export message") { $0.contains("Report written to") }
-        let files = try FileManager.default.contentsOfDirectory(atPath: workDir.path)
+        let files = try FileManager.default.contentsOfDirectory(atPath: workDir.path).filter { $0.hasPrefix("agg2exp-report") }
         XCTAssertEqual(files.count, 1)
         let report = try String(contentsOf: workDir.appendingPathComponent(files[0]), encoding: .utf8)
-        for needle in ["Provenance", "example_ct.nii.gz", "dims         122 x 101 x 112", "orientation  RAS",
+        for needle in ["Provenance", "ct.nii.gz", "dims         122 x 101 x 112", "orientation  RAS",
                        "Planes at voxel 61 50 58", "rank  segment", "window  W/L 1500/-600 lung"] {
             XCTAssertTrue(report.contains(needle), "report lacks '\(needle)'")
         }
