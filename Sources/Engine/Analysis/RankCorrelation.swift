@@ -4,17 +4,7 @@ import Foundation
 public enum RankCorrelation {
     /// Pearson's r; nil when the lengths differ, fewer than 2 pairs, or either side is constant.
     public static func pearson(_ x: [Double], _ y: [Double]) -> Double? {
-        guard x.count == y.count, x.count >= 2 else { return nil }
-        let n = Double(x.count)
-        let mx = x.reduce(0, +) / n, my = y.reduce(0, +) / n
-        var sxy = 0.0, sxx = 0.0, syy = 0.0
-        for (a, b) in zip(x, y) {
-            sxy += (a - mx) * (b - my)
-            sxx += (a - mx) * (a - mx)
-            syy += (b - my) * (b - my)
-        }
-        guard sxx > 0, syy > 0 else { return nil }
-        return sxy / (sxx * syy).squareRoot()
+        pearsonCorrelation(x, y)
     }
 
     /// Ranks 1…n with ties given their average rank (scipy `rankdata(method="average")`).
