@@ -30,6 +30,16 @@ public struct ConvGeometry: Sendable, Equatable {
     var isPointwise: Bool { kernel == [1, 1, 1] && stride == [1, 1, 1] && padding == [0, 0, 0] }
 }
 
+/// What every worker of the direct path reads: plain pointers into buffers the caller keeps alive
+/// for the call.
+private struct SharedDirectArguments: @unchecked Sendable {
+    var geometry: ck_conv_geometry
+    var inputPlanes: [UnsafePointer<Float>?]
+    var outputPlanes: [UnsafeMutablePointer<Float>?]
+    var weight: SharedPointer<Float>
+    var bias: SharedPointer<Float>?
+}
+
 /// A contiguous run of channels of one [C, D, H, W] buffer. Convolutions read their input from a
 /// list of these, which is a channel concatenation that is never materialised (UNet skip joins),
 /// and write their output into a list of them (the backward pass splits the gradient the same way).
@@ -44,12 +54,15 @@ struct ChannelSlab {
 /// Shapes: input x [Cin, D, H, W] → output y [Cout, D', H', W'] with D' = ⌊(D + 2p − k)/s⌋ + 1.
 /// Weight [Cout, Cin, kD, kH, kW] (PyTorch layout), bias [Cout].
 ///
-/// The fast path lowers the convolution to a product on vol2col column chunks: each worker fills a
-/// column buffer of at most `columnBudgetBytes` and multiplies it by the weight matrix
-/// [Cout, Cin·kD·kH·kW] straight into the output with `ck_gemm_exact` (CKernels), whose outputs
-/// are translation-exact. The backward pass to the input of a stride-1 convolution is itself a
-/// stride-1 convolution of the output gradient with the spatially flipped, channel-transposed
-/// kernel, so it reuses the same path when Cin ≥ Cout; other cases use the product + col2vol.
+/// Convolutions with a kernel larger than 1 and at least four input channels run the direct kernel
+/// (`ck_conv_direct`): per chunk of output rows the input is gathered into a zero-padded
+/// channels-last block, and register tiles of 6 positions × 16 output channels accumulate straight
+/// from it. Pointwise and narrow-input convolutions run vol2col column chunks multiplied by the
+/// weight matrix with `ck_gemm_exact`. Both are translation-exact: every output is one fused
+/// multiply-add chain in a fixed order that depends only on the layer. The backward pass to the
+/// input of a stride-1 convolution is itself a stride-1 convolution of the output gradient with the
+/// spatially flipped, channel-transposed kernel, so it reuses the same paths when Cin ≥ Cout; other
+/// cases use the product + col2vol.
 public struct Conv3d: Sendable {
     public let inChannels: Int
     public let outChannels: Int
@@ -240,7 +253,8 @@ public struct Conv3d: Sendable {
         return flipped
     }
 
-    /// Correlation y = W ⋆ x (+ b) by vol2col chunks and sgemm, chunks spread over the workers.
+    /// Correlation y = W ⋆ x (+ b): the direct kernel, or vol2col chunks and `ck_gemm_exact` for pointwise
+    /// and narrow-input layers; chunks spread over the workers.
     static func correlate(inputs: [ChannelSlab], inputSize: [Int], outputs: [ChannelSlab],
                           weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                           cin: Int, cout: Int, geometry g: ConvGeometry) {
@@ -250,6 +264,11 @@ public struct Conv3d: Sendable {
         let n = outSize[0] * outSize[1] * outSize[2]
         let kdim = cin * g.kernelVolume
         guard n > 0 else { return }
+        if !g.isPointwise && cin >= directMinimumInputChannels {
+            directCorrelate(inputs: inputs, inputSize: inputSize, outputs: outputs, weight: weight, bias: bias,
+                            cin: cin, cout: cout, geometry: g)
+            return
+        }
         let pointwise = g.isPointwise && inputs.count == 1
         let sameSize = g.stride == [1, 1, 1] && outSize == inputSize
         // Columns per chunk: bounded by the buffer budget, and at least a few hundred so that
@@ -299,6 +318,74 @@ public struct Conv3d: Sendable {
                         }
                     }
                     row += channels
+                }
+            }
+        }
+    }
+
+    /// Below this many input channels a tap's inner loop is too short for the direct kernel, and
+    /// the vol2col product is faster.
+    static let directMinimumInputChannels = 4
+    /// Upper bound on one worker's channels-last input block in the direct path.
+    static let directBlockBudgetBytes = 16 << 20
+
+    /// Correlation by `ck_conv_direct`: each chunk of output rows gathers the input it reads into a
+    /// zero-padded channels-last block, then register tiles of 6 positions × 16 output channels run
+    /// one fused multiply-add chain per output over (input channel, tap), the order of the vol2col product. Nothing is packed per
+    /// column, so the work is nearly all multiply-adds even at 16 channels.
+    private static func directCorrelate(inputs: [ChannelSlab], inputSize: [Int], outputs: [ChannelSlab],
+                                        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                                        cin: Int, cout: Int, geometry g: ConvGeometry) {
+        let outSize = g.outputSize(inputSize)
+        let taps = g.kernelVolume
+        func triple(_ v: [Int]) -> (Int32, Int32, Int32) { (Int32(v[0]), Int32(v[1]), Int32(v[2])) }
+        var geometry = ck_conv_geometry(in_size: triple(inputSize), out_size: triple(outSize), kernel: triple(g.kernel),
+                                        stride: triple(g.stride), padding: triple(g.padding))
+        let packed = UnsafeMutablePointer<Float>.allocate(capacity: ck_direct_weight_count(Int32(cout), Int32(cin),
+                                                                                          Int32(taps)))
+        defer { packed.deallocate() }
+        ck_direct_pack_weight(Int32(cout), Int32(cin), Int32(taps), weight, packed)
+        let inPlane = inputSize.reduce(1, *), outPlane = outSize.reduce(1, *)
+        let inputPlanes: [UnsafePointer<Float>?] = inputs.flatMap { slab in
+            (0..<slab.channels).map { UnsafePointer(slab.pointer + $0 * inPlane) }
+        }
+        let outputPlanes: [UnsafeMutablePointer<Float>?] = outputs.flatMap { slab in
+            (0..<slab.channels).map { slab.pointer + $0 * outPlane }
+        }
+        // Chunks of whole planes when there are enough of them, else of rows within a plane: at
+        // least four per worker for balance, each block within the budget.
+        let (depth, height) = (outSize[0], outSize[1])
+        let target = 4 * Parallel.workerCount
+        var planes = 1, rows = height
+        if depth >= target {
+            planes = (depth + target - 1) / target
+            while planes > 1 && ck_direct_scratch_count(&geometry, Int32(cin), Int32(planes), Int32(height)) * 4
+                > directBlockBudgetBytes { planes -= 1 }
+        } else {
+            let splits = (target + depth - 1) / depth
+            rows = (height + splits - 1) / splits
+        }
+        while rows > 1 && ck_direct_scratch_count(&geometry, Int32(cin), 1, Int32(rows)) * 4 > directBlockBudgetBytes {
+            rows -= 1
+        }
+        let (chunkPlanes, chunkRows) = (planes, rows)
+        let zChunks = (depth + planes - 1) / planes, yChunks = (height + rows - 1) / rows
+        let scratchCount = ck_direct_scratch_count(&geometry, Int32(cin), Int32(planes), Int32(rows))
+        let shared = SharedDirectArguments(geometry: geometry, inputPlanes: inputPlanes, outputPlanes: outputPlanes,
+                                           weight: SharedPointer(packed),
+                                           bias: bias.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) })
+        Parallel.forEachBlock(zChunks * yChunks) { chunks in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
+            defer { scratch.deallocate() }
+            var geometry = shared.geometry
+            for c in chunks {
+                let z0 = (c / yChunks) * chunkPlanes, y0 = (c % yChunks) * chunkRows
+                shared.inputPlanes.withUnsafeBufferPointer { inp in
+                    shared.outputPlanes.withUnsafeBufferPointer { outp in
+                        ck_conv_direct(&geometry, Int32(cin), inp.baseAddress!, Int32(cout), shared.weight.base,
+                                       shared.bias?.base, outp.baseAddress!, Int32(z0), Int32(min(z0 + chunkPlanes, depth)),
+                                       Int32(y0), Int32(min(y0 + chunkRows, height)), scratch)
+                    }
                 }
             }
         }
