@@ -27,7 +27,6 @@ public struct ConvGeometry: Sendable, Equatable {
         (0..<3).map { (input[$0] - 1) * stride[$0] - 2 * padding[$0] + kernel[$0] }
     }
 
-    var isPointwise: Bool { kernel == [1, 1, 1] && stride == [1, 1, 1] && padding == [0, 0, 0] }
 }
 
 /// What every worker of the direct path reads: plain pointers into buffers the caller keeps alive
@@ -54,15 +53,14 @@ struct ChannelSlab {
 /// Shapes: input x [Cin, D, H, W] → output y [Cout, D', H', W'] with D' = ⌊(D + 2p − k)/s⌋ + 1.
 /// Weight [Cout, Cin, kD, kH, kW] (PyTorch layout), bias [Cout].
 ///
-/// Convolutions with a kernel larger than 1 and at least four input channels run the direct kernel
-/// (`ck_conv_direct`): per chunk of output rows the input is gathered into a zero-padded
-/// channels-last block, and register tiles of 6 positions × 16 output channels accumulate straight
-/// from it. Pointwise and narrow-input convolutions run vol2col column chunks multiplied by the
-/// weight matrix with `ck_gemm_exact`. Both are translation-exact: every output is one fused
-/// multiply-add chain in a fixed order that depends only on the layer. The backward pass to the
-/// input of a stride-1 convolution is itself a stride-1 convolution of the output gradient with the
-/// spatially flipped, channel-transposed kernel, so it reuses the same paths when Cin ≥ Cout; other
-/// cases use the product + col2vol.
+/// The forward pass is the direct kernel (`ck_conv_direct`): per chunk of output rows the input is
+/// gathered into a zero-padded channels-last block, and register tiles of 6 positions × 16 output
+/// channels accumulate straight from it. It is translation-exact: every output is one fused
+/// multiply-add chain over (input channel, tap) in a fixed order, so identical receptive fields
+/// give identical bits at any position, in any chunk, on any worker. The backward pass to the input
+/// of a stride-1 convolution is itself a stride-1 convolution of the output gradient with the
+/// spatially flipped, channel-transposed kernel, so it runs the same kernel; strided ones use the
+/// product Wᵀ·dy (`ck_gemm_exact`) + col2vol.
 public struct Conv3d: Sendable {
     public let inChannels: Int
     public let outChannels: Int
@@ -71,8 +69,8 @@ public struct Conv3d: Sendable {
     public let weight: [Float]
     /// [Cout], or nil for `bias=False`.
     public let bias: [Float]?
-    /// Upper bound on one worker's column buffer. Small enough to stay in the last-level cache
-    /// while sgemm consumes it; the total is far below the 256 MB limit for any layer.
+    /// Upper bound on the column buffer of the strided backward pass: small enough to stay in the
+    /// last-level cache while the product fills it.
     static let columnBudgetBytes = 4 << 20
 
     public init(inChannels: Int, outChannels: Int, geometry: ConvGeometry, weight: [Float], bias: [Float]?) {
@@ -218,9 +216,8 @@ public struct Conv3d: Sendable {
         let outSize = geometry.outputSize(inputSize)
         let g = geometry
         let adjointPadding = (0..<3).map { g.kernel[$0] - 1 - g.padding[$0] }
-        // The flipped-kernel path builds Cout·k³ column rows, the scatter path Cin·k³: take the
-        // smaller (the first layer of a network has Cin = 1 and Cout = 16 or more).
-        if g.stride == [1, 1, 1] && adjointPadding.allSatisfy({ $0 >= 0 }) && inChannels >= outChannels {
+        // Stride 1: the adjoint is a convolution too (the direct kernel); otherwise product + col2vol.
+        if g.stride == [1, 1, 1] && adjointPadding.allSatisfy({ $0 >= 0 }) {
             let adjoint = ConvGeometry(kernel: g.kernel, stride: [1, 1, 1], padding: adjointPadding)
             flippedWeight().withUnsafeBufferPointer { w in
                 Conv3d.correlate(inputs: [ChannelSlab(pointer: outputGradient, channels: outChannels)],
@@ -253,90 +250,21 @@ public struct Conv3d: Sendable {
         return flipped
     }
 
-    /// Correlation y = W ⋆ x (+ b): the direct kernel, or vol2col chunks and `ck_gemm_exact` for pointwise
-    /// and narrow-input layers; chunks spread over the workers.
+    /// Upper bound on one worker's channels-last input block in the direct path.
+    static let directBlockBudgetBytes = 16 << 20
+
+    /// Correlation y = W ⋆ x (+ b) by `ck_conv_direct`: each chunk of output rows gathers the input
+    /// it reads into a zero-padded channels-last block, then register tiles of 6 positions × 16
+    /// output channels run one fused multiply-add chain per output over (input channel, tap).
+    /// Nothing is packed per column, so the work is nearly all multiply-adds even at 16 channels.
+    /// Chunks are spread over the workers.
     static func correlate(inputs: [ChannelSlab], inputSize: [Int], outputs: [ChannelSlab],
                           weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                           cin: Int, cout: Int, geometry g: ConvGeometry) {
         precondition(inputs.reduce(0) { $0 + $1.channels } == cin, "input channels")
         precondition(outputs.reduce(0) { $0 + $1.channels } == cout, "output channels")
         let outSize = g.outputSize(inputSize)
-        let n = outSize[0] * outSize[1] * outSize[2]
-        let kdim = cin * g.kernelVolume
-        guard n > 0 else { return }
-        if !g.isPointwise && cin >= directMinimumInputChannels {
-            directCorrelate(inputs: inputs, inputSize: inputSize, outputs: outputs, weight: weight, bias: bias,
-                            cin: cin, cout: cout, geometry: g)
-            return
-        }
-        let pointwise = g.isPointwise && inputs.count == 1
-        let sameSize = g.stride == [1, 1, 1] && outSize == inputSize
-        // Columns per chunk: bounded by the buffer budget, and at least a few hundred so that
-        // each product has enough work to amortise its setup. The product is `ck_gemm_exact`, whose
-        // every output is one fused multiply-add chain over (input channel, tap) in a fixed order:
-        // an output depends only on its receptive field and the weights, never on its position,
-        // chunk or worker (identical patches give bitwise-identical outputs, so max-pool ties stay
-        // exact, as in PyTorch).
-        // Whole 16-column tiles except in the last chunk.
-        let budgetColumns = max(256, columnBudgetBytes / (4 * kdim)) / 16 * 16
-        let chunk = pointwise ? max(1024, (n + Parallel.workerCount - 1) / Parallel.workerCount + 15) / 16 * 16
-            : budgetColumns
-        let chunkCount = (n + chunk - 1) / chunk
-        let inputsShared = inputs.map { (SharedPointer($0.pointer), $0.channels) }
-        let outputsShared = outputs.map { (SharedPointer($0.pointer), $0.channels) }
-        let w = SharedPointer(UnsafeMutablePointer(mutating: weight))
-        let b = bias.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) }
-        Parallel.forEachBlock(chunkCount) { chunks in
-            let columns: UnsafeMutablePointer<Float>? =
-                pointwise ? nil : .allocate(capacity: kdim * min(chunk, n))
-            defer { columns?.deallocate() }
-            for c in chunks {
-                let n0 = c * chunk
-                let nc = min(chunk, n - n0)
-                let (bMatrix, ldb): (UnsafePointer<Float>, Int)
-                if let columns {
-                    if sameSize {
-                        shiftedVol2col(inputs: inputsShared, size: inputSize, geometry: g,
-                                       columnStart: n0, columnCount: nc, rowStride: nc, into: columns)
-                    } else {
-                        vol2col(inputs: inputsShared, inputSize: inputSize, outputSize: outSize, geometry: g,
-                                columnStart: n0, columnCount: nc, rowStride: nc, into: columns)
-                    }
-                    (bMatrix, ldb) = (UnsafePointer(columns), nc)
-                } else {
-                    (bMatrix, ldb) = (UnsafePointer(inputsShared[0].0.base + n0), n)
-                }
-                var row = 0
-                for (out, channels) in outputsShared {
-                    ck_gemm_exact(Int32(channels), Int32(nc), Int32(kdim), w.base + row * kdim, Int32(kdim),
-                                  bMatrix, Int32(ldb), out.base + n0, Int32(n))
-                    if let b {
-                        for co in 0..<channels {
-                            let bv = b[row + co]
-                            let dst = out.base + co * n + n0
-                            for t in 0..<nc { dst[t] += bv }
-                        }
-                    }
-                    row += channels
-                }
-            }
-        }
-    }
-
-    /// Below this many input channels a tap's inner loop is too short for the direct kernel, and
-    /// the vol2col product is faster.
-    static let directMinimumInputChannels = 4
-    /// Upper bound on one worker's channels-last input block in the direct path.
-    static let directBlockBudgetBytes = 16 << 20
-
-    /// Correlation by `ck_conv_direct`: each chunk of output rows gathers the input it reads into a
-    /// zero-padded channels-last block, then register tiles of 6 positions × 16 output channels run
-    /// one fused multiply-add chain per output over (input channel, tap), the order of the vol2col product. Nothing is packed per
-    /// column, so the work is nearly all multiply-adds even at 16 channels.
-    private static func directCorrelate(inputs: [ChannelSlab], inputSize: [Int], outputs: [ChannelSlab],
-                                        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                                        cin: Int, cout: Int, geometry g: ConvGeometry) {
-        let outSize = g.outputSize(inputSize)
+        guard outSize.allSatisfy({ $0 > 0 }) else { return }
         let taps = g.kernelVolume
         func triple(_ v: [Int]) -> (Int32, Int32, Int32) { (Int32(v[0]), Int32(v[1]), Int32(v[2])) }
         var geometry = ck_conv_geometry(in_size: triple(inputSize), out_size: triple(outSize), kernel: triple(g.kernel),
@@ -385,115 +313,6 @@ public struct Conv3d: Sendable {
                         ck_conv_direct(&geometry, Int32(cin), inp.baseAddress!, Int32(cout), shared.weight.base,
                                        shared.bias?.base, outp.baseAddress!, Int32(z0), Int32(min(z0 + chunkPlanes, depth)),
                                        Int32(y0), Int32(min(y0 + chunkRows, height)), scratch)
-                    }
-                }
-            }
-        }
-    }
-
-    /// vol2col for stride-1 convolutions whose output has the input's size (k = 2p + 1): output
-    /// voxel n reads input voxel n + shift(tap), so each column row is one contiguous copy of the
-    /// input, after which the taps that fall outside the volume are zeroed row by row.
-    private static func shiftedVol2col(inputs: [(SharedPointer<Float>, Int)], size: [Int], geometry g: ConvGeometry,
-                                       columnStart: Int, columnCount nc: Int, rowStride: Int,
-                                       into columns: UnsafeMutablePointer<Float>) {
-        let (d, h, w) = (size[0], size[1], size[2])
-        let plane = d * h * w
-        let firstRow = columnStart / w
-        let lastRow = (columnStart + nc - 1) / w
-        var rowIndex = 0
-        for (slab, channels) in inputs {
-            for ci in 0..<channels {
-                let src = slab.base + ci * plane
-                for a in 0..<g.kernel[0] {
-                    let dz = a - g.padding[0]
-                    for b in 0..<g.kernel[1] {
-                        let dy = b - g.padding[1]
-                        for c in 0..<g.kernel[2] {
-                            let dx = c - g.padding[2]
-                            let dst = columns + rowIndex * rowStride
-                            rowIndex += 1
-                            // Copy the part of [start + shift, start + shift + nc) inside the buffer.
-                            let shift = (dz * h + dy) * w + dx
-                            let lo = max(0, -(columnStart + shift))
-                            let hi = min(nc, plane - (columnStart + shift))
-                            if lo > 0 { dst.update(repeating: 0, count: min(lo, nc)) }
-                            if hi > lo { (dst + lo).update(from: src + columnStart + shift + lo, count: hi - lo) }
-                            if hi < nc { (dst + max(hi, 0)).update(repeating: 0, count: nc - max(hi, 0)) }
-                            // Zero the taps outside the volume, one output row at a time.
-                            for r in firstRow...lastRow {
-                                let rowStart = r * w - columnStart
-                                let x0 = max(rowStart, 0), x1 = min(rowStart + w, nc)
-                                let z = r / h, y = r % h
-                                let iz = z + dz, iy = y + dy
-                                if iz < 0 || iz >= d || iy < 0 || iy >= h {
-                                    (dst + x0).update(repeating: 0, count: x1 - x0)
-                                } else if dx < 0 {
-                                    // The first −dx outputs of the row read before the row start.
-                                    var x = x0
-                                    while x < min(x1, rowStart - dx) { dst[x] = 0; x += 1 }
-                                } else if dx > 0 {
-                                    // The last dx outputs of the row read past its end.
-                                    var x = max(x0, rowStart + w - dx)
-                                    while x < x1 { dst[x] = 0; x += 1 }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Fills `columns` [Cin·kD·kH·kW rows of `rowStride`] with the input patches of output positions
-    /// columnStart ..< columnStart + columnCount (flat over D', H', W'); out-of-volume taps are 0.
-    private static func vol2col(inputs: [(SharedPointer<Float>, Int)], inputSize: [Int], outputSize: [Int],
-                                geometry g: ConvGeometry, columnStart: Int, columnCount: Int, rowStride: Int,
-                                into columns: UnsafeMutablePointer<Float>) {
-        let (d, h, wd) = (inputSize[0], inputSize[1], inputSize[2])
-        let (oh, ow) = (outputSize[1], outputSize[2])
-        let (kd, kh, kw) = (g.kernel[0], g.kernel[1], g.kernel[2])
-        let (sd, sh, sw) = (g.stride[0], g.stride[1], g.stride[2])
-        let (pd, ph, pw) = (g.padding[0], g.padding[1], g.padding[2])
-        let plane = d * h * wd
-        let firstRow = columnStart / ow
-        let lastRow = (columnStart + columnCount - 1) / ow
-        var rowIndex = 0
-        for (slab, channels) in inputs {
-            for ci in 0..<channels {
-                let src = slab.base + ci * plane
-                for a in 0..<kd {
-                    for b in 0..<kh {
-                        for c in 0..<kw {
-                            let dstRow = columns + rowIndex * rowStride
-                            rowIndex += 1
-                            for r in firstRow...lastRow {
-                                let rowStart = r * ow
-                                let x0 = max(columnStart - rowStart, 0)
-                                let x1 = min(columnStart + columnCount - rowStart, ow)
-                                let dst = dstRow + (rowStart + x0 - columnStart)
-                                let z = r / oh, y = r % oh
-                                let iz = z * sd + a - pd, iy = y * sh + b - ph
-                                if iz < 0 || iz >= d || iy < 0 || iy >= h {
-                                    dst.update(repeating: 0, count: x1 - x0)
-                                    continue
-                                }
-                                let line = src + (iz * h + iy) * wd
-                                if sw == 1 {
-                                    // Valid x: 0 ≤ x + c − pw < W.
-                                    let lo = min(max(x0, pw - c), x1)
-                                    let hi = max(min(x1, wd + pw - c), lo)
-                                    if lo > x0 { dst.update(repeating: 0, count: lo - x0) }
-                                    if hi > lo { (dst + (lo - x0)).update(from: line + (lo + c - pw), count: hi - lo) }
-                                    if x1 > hi { (dst + (hi - x0)).update(repeating: 0, count: x1 - hi) }
-                                } else {
-                                    for x in x0..<x1 {
-                                        let ix = x * sw + c - pw
-                                        dst[x - x0] = (ix >= 0 && ix < wd) ? line[ix] : 0
-                                    }
-                                }
-                            }
-                        }
                     }
                 }
             }
