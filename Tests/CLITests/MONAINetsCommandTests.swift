@@ -42,6 +42,7 @@ final class MONAINetsCommandTests: XCTestCase {
         for name in ["tiny_unet", "tiny_segresnet"] {
             let dir = try makeTemporaryDirectory(self)
             let reference = try monaiLabels(name)
+            XCTAssertGreaterThan(Set(reference).count, 1, "\(name): MONAI predicts one class only")
             var maps: [[Int]] = []
             for model in [fixtures.appendingPathComponent(name).path, try pthDirectory(name)] {
                 let out = dir + "/seg\(maps.count).nii.gz"

@@ -27,7 +27,8 @@ GroupNorm(3 groups, 6 channels, affine), F.interpolate(×2, trilinear, align_cor
 ConvTranspose3d(3 → 2, k3, s2, p1, output_padding 1), each `<op>_y` and `<op>_dx` = d(sum(y·dy))/dx.
 
 tiny_unet/ and tiny_segresnet/: small model directories for the command-line tests (model.json,
-model.safetensors, and the same weights as a torch.save checkpoint model.pth), plus ct.nii.gz,
+model.safetensors, and the same weights as a torch.save checkpoint model.pth; the UNet uses batch
+norm, so the checkpoint also carries int64 num_batches_tracked buffers), plus ct.nii.gz,
 a 40×36×24 crop of the sample CT at its own 3 mm RAS grid (so preprocessing only windows it),
 and <model>_labels.safetensors: the argmax of monai.inferers.sliding_window_inference over it
 (roi 16³, overlap 0.25, constant blending) as uint8 labels [I, J, K].
@@ -226,7 +227,7 @@ def main() -> None:
     nib.save(scan, os.path.join(HERE, "ct.nii.gz"))
     scan = nib.load(os.path.join(HERE, "ct.nii.gz"))
     make_tiny("tiny_unet", "UNet", {"spatial_dims": 3, "in_channels": 1, "out_channels": 3, "channels": [4, 8, 16],
-                                    "strides": [2, 2], "num_res_units": 1}, 3, scan)
+                                    "strides": [2, 2], "norm": "BATCH"}, 3, scan)
     make_tiny("tiny_segresnet", "SegResNet", {"init_filters": 4, "blocks_down": [1, 1, 1], "blocks_up": [1, 1],
                                               "norm": ["GROUP", {"num_groups": 2}], "out_channels": 3}, 3, scan)
 
