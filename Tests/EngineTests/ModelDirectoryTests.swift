@@ -67,7 +67,7 @@ final class ModelDirectoryTests: XCTestCase {
         try editJSON(dir) { $0["architecture"] = "UNETR" }
         let error = try XCTUnwrap(loadError(dir))
         XCTAssertEqual(error.path, dir + "/model.json")
-        XCTAssertEqual(error.problem, "unknown architecture 'UNETR' (supported: BasicUNet, SwinUNETR)")
+        XCTAssertEqual(error.problem, "unknown architecture 'UNETR' (supported: BasicUNet, SwinUNETR, UNet, SegResNet)")
     }
 
     func testUnsupportedUpsample() throws {

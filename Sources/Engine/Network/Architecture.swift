@@ -104,7 +104,8 @@ public protocol SegmentationNetwork: Sendable {
 
 /// The architectures model.json may name.
 public enum NetworkArchitectures {
-    public static let all: [any NetworkArchitecture.Type] = [BasicUNetArchitecture.self, SwinUNETRArchitecture.self]
+    public static let all: [any NetworkArchitecture.Type] = [BasicUNetArchitecture.self, SwinUNETRArchitecture.self,
+                                                             UNetArchitecture.self, SegResNetArchitecture.self]
 
     public static func named(_ name: String) -> (any NetworkArchitecture.Type)? {
         all.first { $0.name == name }

@@ -9,6 +9,8 @@ struct ConvADN: Sendable {
         case statistics(InstanceNorm3d)
         /// Running statistics (BatchNorm in eval mode): a fixed per-channel affine map.
         case running(BatchNorm3d)
+        /// Statistics over groups of channels (GroupNorm).
+        case group(GroupNorm)
     }
 
     /// What the backward pass keeps: the pre-activation is scale_c·source + shift_c.
@@ -23,31 +25,23 @@ struct ConvADN: Sendable {
     let activation: Activation
 
     /// Pre-activation = scale·source + shift, per channel.
-    private var affine: (scale: [Float], shift: [Float]) {
-        switch norm {
-        case .none:
-            return ([Float](repeating: 1, count: conv.outChannels), [Float](repeating: 0, count: conv.outChannels))
-        case .statistics(let n): return (n.scale, n.shift)
-        case .running(let b): return (b.scale, b.shift)
-        }
-    }
+    private var affine: (scale: [Float], shift: [Float]) { norm.affine(channels: conv.outChannels) }
 
     /// Inputs are concatenated along channels (without copying).
     func forward(_ inputs: [FeatureMap]) -> FeatureMap {
         let y = convolve(inputs)
-        if case .statistics(let n) = norm { _ = n.normalize(y.pointer, plane: y.plane) }
+        _ = norm.normalize(y)
         let (scale, shift) = affine
-        activate(source: y, scale: scale, shift: shift, into: y)
+        activation.activate(source: y, scale: scale, shift: shift, into: y)
         return y
     }
 
     func forwardSaving(_ inputs: [FeatureMap]) -> (FeatureMap, Saved) {
         let y = convolve(inputs)
-        var inverseStd: [Float] = []
-        if case .statistics(let n) = norm { inverseStd = n.normalize(y.pointer, plane: y.plane) }
+        let inverseStd = norm.normalize(y)
         let out = FeatureMap(shape: y.shape)
         let (scale, shift) = affine
-        activate(source: y, scale: scale, shift: shift, into: out)
+        activation.activate(source: y, scale: scale, shift: shift, into: out)
         return (out, Saved(source: y, inverseStd: inverseStd))
     }
 
@@ -56,16 +50,7 @@ struct ConvADN: Sendable {
         let (scale, shift) = affine
         activation.scaleGradient(gradient.pointer, preActivation: saved.source.pointer, scale: scale, shift: shift,
                                  channels: gradient.channels, plane: gradient.plane)
-        switch norm {
-        case .none: break
-        case .statistics(let n):
-            n.backward(gradient: gradient.pointer, normalized: saved.source.pointer, inverseStd: saved.inverseStd,
-                       plane: gradient.plane)
-        case .running(let b):
-            ChannelAffine.apply(source: gradient.pointer, scale: b.scale,
-                                shift: [Float](repeating: 0, count: b.channels), plane: gradient.plane,
-                                into: gradient.pointer)
-        }
+        norm.backward(gradient, source: saved.source, inverseStd: saved.inverseStd)
         let outputs = inputChannels.map { FeatureMap(shape: [$0] + inputSize) }
         conv.backwardInput(outputGradient: gradient.pointer, inputSize: inputSize, inputGradients: outputs.map(\.slab))
         return outputs
@@ -78,11 +63,54 @@ struct ConvADN: Sendable {
         return y
     }
 
+}
+
+extension ConvADN.Norm {
+    /// scale_c and shift_c such that the norm's output is scale·source + shift, where the source
+    /// is x̂ for the statistics norms and the input itself otherwise.
+    func affine(channels: Int) -> (scale: [Float], shift: [Float]) {
+        switch self {
+        case .none: return ([Float](repeating: 1, count: channels), [Float](repeating: 0, count: channels))
+        case .statistics(let n): return (n.scale, n.shift)
+        case .running(let b): return (b.scale, b.shift)
+        case .group(let n): return (n.scale, n.shift)
+        }
+    }
+
+    /// In place, for the statistics norms: `x` becomes x̂. Returns the inverse standard deviations
+    /// (per channel or per group; empty for the other norms, which leave `x` unchanged).
+    func normalize(_ x: FeatureMap) -> [Float] {
+        switch self {
+        case .none, .running: return []
+        case .statistics(let n): return n.normalize(x.pointer, plane: x.plane)
+        case .group(let n): return n.normalize(x.pointer, plane: x.plane)
+        }
+    }
+
+    /// In place: ∂L/∂(norm output) → ∂L/∂(norm input), from the source `normalize` left.
+    func backward(_ gradient: FeatureMap, source: FeatureMap, inverseStd: [Float]) {
+        switch self {
+        case .none: break
+        case .statistics(let n):
+            n.backward(gradient: gradient.pointer, normalized: source.pointer, inverseStd: inverseStd,
+                       plane: gradient.plane)
+        case .running(let b):
+            ChannelAffine.apply(source: gradient.pointer, scale: b.scale,
+                                shift: [Float](repeating: 0, count: b.channels), plane: gradient.plane,
+                                into: gradient.pointer)
+        case .group(let n):
+            n.backward(gradient: gradient.pointer, normalized: source.pointer, inverseStd: inverseStd,
+                       plane: gradient.plane)
+        }
+    }
+}
+
+extension Activation {
     /// out = act(scale_c·source + shift_c) in one pass; `out` may be `source`.
-    private func activate(source: FeatureMap, scale: [Float], shift: [Float], into out: FeatureMap) {
+    func activate(source: FeatureMap, scale: [Float], shift: [Float], into out: FeatureMap) {
         let src = SharedPointer(source.pointer), dst = SharedPointer(out.pointer)
         let plane = source.plane
-        let act = activation
+        let act = self
         Parallel.forEach(source.channels) { c in
             let (s, b) = (scale[c], shift[c])
             let slope = act.negativeSlope(channel: c)

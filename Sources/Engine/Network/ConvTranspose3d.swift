@@ -1,9 +1,10 @@
 import Foundation
 
-/// 3-D transposed convolution, PyTorch `ConvTranspose3d` semantics (no output padding, no
-/// dilation, one group).
+/// 3-D transposed convolution, PyTorch `ConvTranspose3d` semantics (no dilation, one group).
 ///
-/// Shapes: input x [Cin, D, H, W] → output y [Cout, D', H', W'] with D' = (D − 1)·s − 2p + k.
+/// Shapes: input x [Cin, D, H, W] → output y [Cout, D', H', W'] with D' = (D − 1)·s − 2p + k + op,
+/// where the output padding op (< s) adds voxels at the end of each axis that only the kernel's
+/// far taps reach; MONAI's UNet uses k3 s2 p1 op1 so that D' = 2D.
 /// Weight [Cin, Cout, kD, kH, kW] (PyTorch layout), bias [Cout].
 ///
 /// A transposed convolution is the adjoint of the convolution with the same weight read as
@@ -13,17 +14,23 @@ public struct ConvTranspose3d: Sendable {
     public let inChannels: Int
     public let outChannels: Int
     public let geometry: ConvGeometry
+    /// PyTorch `output_padding`, per axis.
+    public let outputPadding: [Int]
     /// [Cin, Cout, kD, kH, kW].
     public var weight: [Float] { adjoint.weight }
     /// [Cout], or nil.
     public let bias: [Float]?
     private let adjoint: Conv3d
 
-    public init(inChannels: Int, outChannels: Int, geometry: ConvGeometry, weight: [Float], bias: [Float]?) {
+    public init(inChannels: Int, outChannels: Int, geometry: ConvGeometry, outputPadding: [Int] = [0, 0, 0],
+                weight: [Float], bias: [Float]?) {
         precondition(bias == nil || bias!.count == outChannels, "bias size")
+        precondition(outputPadding.count == 3 && (0..<3).allSatisfy { outputPadding[$0] >= 0 && outputPadding[$0] < geometry.stride[$0] },
+                     "output padding must be smaller than the stride")
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.geometry = geometry
+        self.outputPadding = outputPadding
         self.bias = bias
         self.adjoint = Conv3d(inChannels: outChannels, outChannels: inChannels, geometry: geometry,
                               weight: weight, bias: nil)
@@ -31,7 +38,12 @@ public struct ConvTranspose3d: Sendable {
 
     /// Output shape [Cout, D', H', W'] for an input shape [Cin, D, H, W].
     public func outputShape(_ input: [Int]) -> [Int] {
-        [outChannels] + geometry.transposedOutputSize(Array(input[1...]))
+        [outChannels] + outputSize(Array(input[1...]))
+    }
+
+    /// Output spatial size; the adjoint convolution maps it back to `input` because op < s.
+    func outputSize(_ input: [Int]) -> [Int] {
+        zip(geometry.transposedOutputSize(input), outputPadding).map { $0 + $1 }
     }
 
     /// x [Cin, D, H, W] → y [Cout, D', H', W'].
@@ -72,7 +84,7 @@ public struct ConvTranspose3d: Sendable {
 
     /// Raw forward: `input` [Cin, D, H, W] → `output` [Cout, D', H', W'] (overwritten).
     func forward(input: UnsafeMutablePointer<Float>, inputSize: [Int], output: UnsafeMutablePointer<Float>) {
-        let outSize = geometry.transposedOutputSize(inputSize)
+        let outSize = outputSize(inputSize)
         adjoint.backwardInput(outputGradient: input, inputSize: outSize,
                               inputGradients: [ChannelSlab(pointer: output, channels: outChannels)])
         if let bias {

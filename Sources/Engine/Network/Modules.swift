@@ -77,8 +77,9 @@ extension Conv3d {
 
 extension ConvTranspose3d {
     /// A transposed convolution whose weight [Cin, Cout, k…] (and bias) sit under `scope`.
-    init(_ scope: ParameterScope, in cin: Int, out cout: Int, geometry: ConvGeometry, bias: Bool) {
-        self.init(inChannels: cin, outChannels: cout, geometry: geometry,
+    init(_ scope: ParameterScope, in cin: Int, out cout: Int, geometry: ConvGeometry,
+         outputPadding: [Int] = [0, 0, 0], bias: Bool) {
+        self.init(inChannels: cin, outChannels: cout, geometry: geometry, outputPadding: outputPadding,
                   weight: scope.tensor("weight", [cin, cout] + geometry.kernel),
                   bias: bias ? scope.tensor("bias", [cout]) : nil)
     }
