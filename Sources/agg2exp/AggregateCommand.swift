@@ -48,6 +48,10 @@ struct AggregateCommand: ParsableCommand {
 
     @OptionGroup var resources: ResourceOptions
 
+    @OptionGroup var windowTarget: WindowTargetOption
+
+    @OptionGroup var nnunet: NNUNetOptions
+
     func validate() throws {
         guard !scans.isEmpty else { throw ValidationError("give at least one scan") }
     }
@@ -81,7 +85,8 @@ struct AggregateCommand: ParsableCommand {
         let errorsPath = csv + ".errors.json"
         try Preflight.output(csv, inputs: scans)
         try Preflight.output(errorsPath, inputs: scans)
-        let net = try SegmentationModel.load(directory: try model ?? defaultModelDirectory())
+        let net = try LoadedModel.load(try model ?? defaultModelDirectory(), nnunet: nnunet,
+                                       windowTarget: windowTarget.windowTarget)
         let classes = net.classes
         let targetIndices = targets == "all" ? Array(classes.indices)
             : try resolveTargets(targets, classes: classes, option: "--targets")
@@ -105,7 +110,7 @@ struct AggregateCommand: ParsableCommand {
             printError("[\(n + 1)/\(mine.count)] \(path)")
             var stage = "check"
             do {
-                try Preflight.check(scan: path, model: net, resources: resources) { estimate, voxels, windows in
+                try net.preflight(scan: path, resources: resources) { estimate, voxels, windows in
                     estimate.addAttribution(kind, options: attributionOptions, modelVoxels: voxels,
                                             classes: classes.count, windows: windows, targets: targetIndices.count)
                 }
@@ -115,14 +120,14 @@ struct AggregateCommand: ParsableCommand {
                 if let groundTruth {
                     stage = "ground truth"
                     let truthPath = groundTruth.replacingOccurrences(of: "{id}", with: prepared.id)
-                    let truth = try prepared.labelsInModelGrid(truthPath, model: net)
+                    let truth = try prepared.labelsInModelGrid(truthPath)
                     let q = try SegmentationQuality.perClass(prediction: prepared.labels, truth: truth, classes: classes.count)
                     quality = zip(classes, q).map { ($0, $1) }
                 }
                 stage = "explain"
                 let set = RoISet(labels: prepared.labels, reported: rois, names: names)
                 let explanations = try Explainer.explain(
-                    method: methodImpl, options: attributionOptions, model: net, input: prepared.input,
+                    method: methodImpl, options: attributionOptions, model: net.explainable, input: prepared.input,
                     prediction: prepared.labels, classes: targetIndices.map { ($0, classes[$0]) }, rule: rule,
                     processing: processing, rois: set, progress: { progress.handler("\(prepared.id) \($0)") },
                     cancel: nil)

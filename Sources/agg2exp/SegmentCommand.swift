@@ -16,7 +16,9 @@ struct SegmentCommand: ParsableCommand {
             tiles, fold ensemble) and the label map is written on the scan's own grid, as nnU-Net writes it. \
             With --pipeline totalsegmentator (the default for Dataset29x_TotalSegmentator… folders) \
             TotalSegmentator's steps wrap it: RAS, order-1 zoom to the plans' spacing, int32 truncation, \
-            tile step 0.8, fold 0, and the labels zoomed back (order 0) to the scan.
+            tile step 0.8, fold 0, and the labels zoomed back (order 0) to the scan. --grid model writes \
+            the nnU-Net label map on the network grid instead (permuted and cropped as nnU-Net feeds it; \
+            resampled in TotalSegmentator mode).
             """)
 
     @Argument(help: "CT scan (NIfTI .nii or .nii.gz).")
@@ -28,6 +30,10 @@ struct SegmentCommand: ParsableCommand {
     @Option(name: .long, help: "Output label map (.nii or .nii.gz), written atomically.")
     var out: String
 
+    @Option(help: ArgumentHelp("Grid of --out for nnU-Net folders: scan (default) or model (the network grid).",
+                               valueName: "scan|model"))
+    var grid: String?
+
     @OptionGroup var compute: ThreadsOption
     @OptionGroup var resources: ResourceOptions
     @OptionGroup var nnunet: NNUNetOptions
@@ -38,14 +44,24 @@ struct SegmentCommand: ParsableCommand {
             throw DataError("no --model given and SampleData/model was not found (set AGG2EXP_SAMPLE_DATA)")
         }
         try Preflight.output(out, inputs: [scan], extensions: [".nii", ".nii.gz"])
+        let outGrid = try OutputGrid.parse(grid, nnunet: NNUNetFolder.isFolder(directory))
         if NNUNetFolder.isFolder(directory) {
             let totalSegmentator = try nnunet.isTotalSegmentator(directory)
             let pipeline = try nnunet.pipeline(directory, totalSegmentator: totalSegmentator)
             let volume = try NIfTI.readVolume(scan)
-            let labels = totalSegmentator
-                ? try pipeline.segmentAsTotalSegmentator(volume, scanPath: scan, progress: progressHandler())
-                : try pipeline.segment(volume, scanPath: scan, progress: progressHandler())
+            let input = totalSegmentator ? try pipeline.prepareAsTotalSegmentator(volume, scanPath: scan)
+                : try pipeline.prepare(volume, scanPath: scan)
+            let network = try pipeline.networkLabels(input, progress: progressHandler())
             if isatty(2) == 1 { FileHandle.standardError.write(Data("\n".utf8)) }
+            let labels: LabelMap
+            switch outGrid {
+            case .scan:
+                labels = input.onScanGrid(network)
+            case .model:
+                let grid = input.grid
+                let volume = Tensor(shape: input.tensor.shape, data: network.map(Float.init)).volume(channel: 0, grid: grid)
+                labels = LabelMap(grid: grid, labels: volume.voxels.map { Int32($0) })
+            }
             try NIfTI.write(labels, to: out, datatype: pipeline.folder.classes.count <= 256 ? .uint8 : .int16)
             return
         }
