@@ -23,8 +23,9 @@ struct AggregateCommand: ParsableCommand {
     @Argument(help: "CT scans (NIfTI).")
     var scans: [String]
 
-    @Option(help: "Model directory (default: the bundled sample model).")
-    var model: String?
+    @Option(help: ArgumentHelp("Model directory (default: the bundled sample model); repeat it to list the parts "
+        + "of a multi-part nnU-Net model."))
+    var model: [String] = []
 
     @Option(help: "Attribution method: \(AttributionMethodKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var method: String
@@ -85,7 +86,7 @@ struct AggregateCommand: ParsableCommand {
         let errorsPath = csv + ".errors.json"
         try Preflight.output(csv, inputs: scans)
         try Preflight.output(errorsPath, inputs: scans)
-        let net = try LoadedModel.load(try model ?? defaultModelDirectory(), nnunet: nnunet,
+        let net = try LoadedModel.load(model.isEmpty ? [try defaultModelDirectory()] : model, nnunet: nnunet,
                                        windowTarget: windowTarget.windowTarget)
         let classes = net.classes
         let targetIndices = targets == "all" ? Array(classes.indices)
@@ -126,11 +127,9 @@ struct AggregateCommand: ParsableCommand {
                 }
                 stage = "explain"
                 let set = RoISet(labels: prepared.labels, reported: rois, names: names)
-                let explanations = try Explainer.explain(
-                    method: methodImpl, options: attributionOptions, model: net.explainable, input: prepared.input,
-                    prediction: prepared.labels, classes: targetIndices.map { ($0, classes[$0]) }, rule: rule,
-                    processing: processing, rois: set, progress: { progress.handler("\(prepared.id) \($0)") },
-                    cancel: nil)
+                let explanations = try net.explain(
+                    prepared, method: methodImpl, options: attributionOptions, targets: targetIndices, rule: rule,
+                    processing: processing, rois: set, progress: { progress.handler("\(prepared.id) \($0)") })
                 progress.finish()
                 stage = "write"
                 try table.append(patient: prepared.id, values: Explainer.resultValues(explanations, quality: quality))

@@ -95,8 +95,9 @@ struct PreparedScan {
     enum Mapping {
         /// MONAI preprocessing: reorientation, then nearest-neighbour spacing.
         case monai(PreprocessingConfig)
-        /// nnU-Net's permutation and crop (and TotalSegmentator's zoom).
-        case nnunet(NNUNetInput)
+        /// nnU-Net's permutation and crop (and TotalSegmentator's zoom); one input per model part,
+        /// all on the same network grid.
+        case nnunet([NNUNetInput])
     }
 
     static func patientID(_ path: String) -> String {
@@ -117,18 +118,27 @@ struct PreparedScan {
             return PreparedScan(path: path, id: patientID(path), scanGrid: scan.grid, modelGrid: pre.grid,
                                 input: input, prediction: labels, labels: labels.labelsInTensorOrder,
                                 mapping: .monai(net.preprocessing))
-        case .nnunet(let net, let totalSegmentator):
-            let input = totalSegmentator ? try net.pipeline.prepareAsTotalSegmentator(scan, scanPath: path)
-                : try net.pipeline.prepare(scan, scanPath: path)
-            // nnU-Net's own label map (float16 blending), so the segments are those `segment` writes.
-            let labels = try net.pipeline.networkLabels(input, progress: handler)
+        case .nnunet(let parts, let totalSegmentator):
+            let inputs = try parts.parts.map { part in
+                totalSegmentator ? try part.pipeline.prepareAsTotalSegmentator(scan, scanPath: path)
+                    : try part.pipeline.prepare(scan, scanPath: path)
+            }
+            // nnU-Net's own label maps (float16 blending), merged, so the segments are those `segment` writes.
+            var partLabels: [[Int32]] = []
+            for (n, (part, input)) in zip(parts.parts, inputs).enumerated() {
+                let count = Double(inputs.count)
+                let partProgress: ProgressHandler? = handler.map { h in { @Sendable f in h((Double(n) + f) / count) } }
+                partLabels.append(try part.pipeline.networkLabels(input, progress: partProgress))
+            }
+            let labels = parts.merge(partLabels)
             progress.finish()
+            let input = inputs[0]
             let grid = input.grid
             let prediction = Tensor(shape: input.tensor.shape, data: labels.map(Float.init)).volume(channel: 0, grid: grid)
             return PreparedScan(path: path, id: patientID(path), scanGrid: scan.grid, modelGrid: grid,
                                 input: input.tensor,
                                 prediction: LabelMap(grid: grid, labels: prediction.voxels.map { Int32($0) }),
-                                labels: labels, mapping: .nnunet(input))
+                                labels: labels, mapping: .nnunet(inputs))
         }
     }
 
@@ -140,7 +150,7 @@ struct PreparedScan {
         try map.ensureOnGrid(of: scanGrid, labelPath: labelPath, scanPath: path)
         let config: PreprocessingConfig
         switch mapping {
-        case .nnunet(let input): return input.fromScanGrid(map)
+        case .nnunet(let inputs): return inputs[0].fromScanGrid(map)
         case .monai(let c): config = c
         }
         var moved = map.reoriented(to: config.orientation)
@@ -157,8 +167,8 @@ struct PreparedScan {
     /// An attribution map [1, model grid] as a volume on `grid`.
     func volume(_ map: Tensor, on grid: OutputGrid) -> Volume {
         let onModel = map.volume(channel: 0, grid: modelGrid)
-        guard grid == .scan, case .nnunet(let input) = mapping else { return onModel }
-        return input.onScanGrid(map.data)
+        guard grid == .scan, case .nnunet(let inputs) = mapping else { return onModel }
+        return inputs[0].onScanGrid(map.data)
     }
 }
 
@@ -221,8 +231,9 @@ struct ExplainCommand: ParsableCommand {
     @Argument(help: "CT scan (NIfTI).")
     var scan: String
 
-    @Option(help: "Model directory (default: the bundled sample model).")
-    var model: String?
+    @Option(help: ArgumentHelp("Model directory (default: the bundled sample model); repeat it to list the parts "
+        + "of a multi-part nnU-Net model."))
+    var model: [String] = []
 
     @Option(help: "Target class: name, index, or all.")
     var target: String
@@ -267,8 +278,8 @@ struct ExplainCommand: ParsableCommand {
         let kind: AttributionMethodKind = try choice(method, "--method")
         let attributionOptions = try options.attributionOptions()
         let methodImpl = try AttributionMethods.make(kind, options: attributionOptions)
-        let modelDir = try model ?? defaultModelDirectory()
-        let net = try LoadedModel.load(modelDir, nnunet: nnunet, windowTarget: windowTarget.windowTarget)
+        let modelDirs = model.isEmpty ? [try defaultModelDirectory()] : model
+        let net = try LoadedModel.load(modelDirs, nnunet: nnunet, windowTarget: windowTarget.windowTarget)
         let outGrid = try OutputGrid.parse(grid, nnunet: net.isNNUNet)
         let classes = net.classes
         let all = target == "all"
@@ -289,11 +300,9 @@ struct ExplainCommand: ParsableCommand {
         let rois = try roiSet(prepared, classes: classes)
 
         let start = Date()
-        let explanations = try Explainer.explain(
-            method: methodImpl, options: attributionOptions, model: net.explainable, input: prepared.input,
-            prediction: prepared.labels, classes: targets.map { ($0, classes[$0]) }, rule: try options.rule(),
-            processing: try options.processing(), rois: rois,
-            progress: { progress.handler("\(kind.rawValue) \($0)") }, cancel: nil)
+        let explanations = try net.explain(
+            prepared, method: methodImpl, options: attributionOptions, targets: targets, rule: try options.rule(),
+            processing: try options.processing(), rois: rois, progress: { progress.handler("\(kind.rawValue) \($0)") })
         progress.finish()
         printError(String(format: "attribution time %.3f s", Date().timeIntervalSince(start)))
         if !all, let e = explanations.first {
@@ -302,7 +311,7 @@ struct ExplainCommand: ParsableCommand {
                 try NIfTI.write(prepared.volume(e.result.map, on: outGrid), to: out)
             }
             if let json {
-                try writeText(Explainer.json(e, scan: scan, model: modelDir), to: json)
+                try writeText(Explainer.json(e, scan: scan, model: modelDirs.joined(separator: ",")), to: json)
             }
         }
         if let csv {

@@ -6,20 +6,31 @@ import Foundation
 /// nnU-Net v2 results folder (nnU-Net's or TotalSegmentator's pipeline, network grid).
 enum LoadedModel {
     case monai(SegmentationModel)
-    case nnunet(NNUNetModel, totalSegmentator: Bool)
+    /// One nnU-Net folder, or the parts of a multi-part model (TotalSegmentator's `total`).
+    case nnunet(NNUNetParts, totalSegmentator: Bool)
 
-    /// Loads `directory` with the nnU-Net and window-target options; `--window-target` defaults
-    /// to per-window for model.json directories and stitched for nnU-Net folders.
-    static func load(_ directory: String, nnunet: NNUNetOptions, windowTarget: String?) throws -> LoadedModel {
+    /// Loads `directories` (one model.json directory, or one or more nnU-Net folders) with the
+    /// nnU-Net and window-target options; `--window-target` defaults to per-window for model.json
+    /// directories and stitched for nnU-Net folders.
+    static func load(_ directories: [String], nnunet: NNUNetOptions, windowTarget: String?) throws -> LoadedModel {
         let target: WindowTarget? = try windowTarget.map { try choice($0, "--window-target") }
-        if NNUNetFolder.isFolder(directory) {
-            let totalSegmentator = try nnunet.isTotalSegmentator(directory)
-            let pipeline = try nnunet.pipeline(directory, totalSegmentator: totalSegmentator)
-            return .nnunet(NNUNetModel(pipeline: pipeline, windowTarget: target ?? .stitched),
-                           totalSegmentator: totalSegmentator)
+        if directories.contains(where: NNUNetFolder.isFolder) {
+            if let other = directories.first(where: { !NNUNetFolder.isFolder($0) }) {
+                throw ValidationError("several --model folders must all be nnU-Net results folders (plans.json + "
+                    + "dataset.json); \(other) is not")
+            }
+            let totalSegmentator = try nnunet.isTotalSegmentator(directories[0])
+            let parts = try directories.map { directory in
+                NNUNetModel(pipeline: try nnunet.pipeline(directory, totalSegmentator: totalSegmentator),
+                            windowTarget: target ?? .stitched)
+            }
+            return .nnunet(try NNUNetParts(parts: parts), totalSegmentator: totalSegmentator)
+        }
+        guard directories.count == 1 else {
+            throw ValidationError("only nnU-Net results folders can be given as several --model parts")
         }
         try nnunet.rejectWithoutNNUNet()
-        var model = try SegmentationModel.load(directory: directory)
+        var model = try SegmentationModel.load(directory: directories[0])
         model.windowTarget = target ?? .perWindow
         return .monai(model)
     }
@@ -27,14 +38,7 @@ enum LoadedModel {
     var classes: [String] {
         switch self {
         case .monai(let m): return m.classes
-        case .nnunet(let m, _): return m.classes
-        }
-    }
-
-    var explainable: any ExplainableModel {
-        switch self {
-        case .monai(let m): return m
-        case .nnunet(let m, _): return m
+        case .nnunet(let parts, _): return parts.classes
         }
     }
 
@@ -43,15 +47,49 @@ enum LoadedModel {
         return false
     }
 
+    /// Explains `targets` of a prepared scan. nnU-Net targets go through the part that predicts
+    /// them, over the merged label map seen in that part's labels (background through the first
+    /// part); the aggregation always runs over `rois`.
+    func explain(_ prepared: PreparedScan, method: any AttributionMethod, options: AttributionOptions,
+                 targets: [Int], rule: TargetRule, processing: AttributionProcessing, rois: RoISet,
+                 progress: @escaping (String) -> ProgressHandler?) throws -> [Explanation] {
+        let classes = self.classes
+        switch self {
+        case .monai(let m):
+            return try Explainer.explain(
+                method: method, options: options, model: m, input: prepared.input, prediction: prepared.labels,
+                classes: targets.map { ($0, classes[$0]) }, rule: rule, processing: processing, rois: rois,
+                progress: progress, cancel: nil)
+        case .nnunet(let parts, _):
+            guard case .nnunet(let inputs) = prepared.mapping else { preconditionFailure("scan prepared for another model") }
+            var byTarget: [Int: Explanation] = [:]
+            let located = targets.map { t in (t, parts.part(predicting: t) ?? (part: 0, label: 0)) }
+            for p in parts.parts.indices {
+                let mine = located.filter { $0.1.part == p }
+                guard !mine.isEmpty else { continue }
+                let explained = try Explainer.explain(
+                    method: method, options: options, model: parts.parts[p], input: inputs[p].tensor,
+                    prediction: parts.labels(prepared.labels, inPart: p),
+                    classes: mine.map { ($0.1.label, classes[$0.0]) }, rule: rule, processing: processing,
+                    rois: rois, progress: progress, cancel: nil)
+                for ((t, _), var e) in zip(mine, explained) {
+                    e.classIndex = t
+                    byTarget[t] = e
+                }
+            }
+            return targets.map { byTarget[$0]! }
+        }
+    }
+
     /// The memory and time check before a scan is read in full.
     func preflight(scan: String, resources: ResourceOptions,
                    extend: (inout JobEstimate, _ modelVoxels: Int, _ windows: Int) -> Void = { _, _, _ in }) throws {
         switch self {
         case .monai(let m):
             try Preflight.check(scan: scan, model: m, resources: resources, extend: extend)
-        case .nnunet(let m, let totalSegmentator):
-            try Preflight.check(scan: scan, nnunet: m, totalSegmentator: totalSegmentator, resources: resources,
-                                extend: extend)
+        case .nnunet(let parts, let totalSegmentator):
+            try Preflight.check(scan: scan, nnunet: parts.parts[0], totalSegmentator: totalSegmentator,
+                                resources: resources, extend: extend)
         }
     }
 }

@@ -105,3 +105,49 @@ final class NNUNetExplainTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/x.nii.gz"))
     }
 }
+
+/// A two-part TotalSegmentator-style model (EngineTests/Fixtures/nnunet/make_parts_fixtures.py)
+/// on a crop of the sample CT.
+final class NNUNetPartsCommandTests: XCTestCase {
+    private let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("EngineTests/Fixtures/nnunet")
+    private var partFolders: [String] {
+        ["Dataset291_TotalSegmentator_part1_fixture", "Dataset292_TotalSegmentator_part2_fixture"].map {
+            fixtures.appendingPathComponent("parts/\($0)/nnUNetTrainerNoMirroring__nnUNetPlans__3d_fullres").path
+        }
+    }
+
+    /// segment merges the parts as TotalSegmentator does (≥ 99.5 % of voxels equal to its
+    /// reference); explain takes a part-2 target through part 2 over the merged map.
+    func testSegmentAndExplainThroughTheParts() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let scan = fixtures.appendingPathComponent("parts_ct.nii.gz").path
+        let models = partFolders.flatMap { ["--model", $0] }
+        let seg = try runAgg2Exp(["segment", scan, "--out", dir + "/seg.nii.gz"] + models)
+        XCTAssertEqual(seg.status, 0, seg.stderr)
+        let written = try NIfTI.readLabelMap(dir + "/seg.nii.gz")
+        let reference = try NIfTI.readLabelMap(fixtures.appendingPathComponent("parts_predicted.nii.gz").path)
+        XCTAssertEqual(written.grid.dims, reference.grid.dims)
+        let agree = Double(zip(written.labels, reference.labels).filter { $0 == $1 }.count) / Double(written.labels.count)
+        print(String(format: "multi-part segment agreement with TotalSegmentator's merge: %.4f%%", 100 * agree))
+        XCTAssertGreaterThanOrEqual(agree, 0.995)
+        XCTAssertTrue(Set(written.labels).isSuperset(of: [1, 4, 5]), "both parts present after the merge")
+
+        let explain = try runAgg2Exp(["explain", scan, "--target", "vertebrae_L1", "--method", "gradient",
+                                      "--grid", "model", "--out", dir + "/a.nii.gz"] + models)
+        XCTAssertEqual(explain.status, 0, explain.stderr)
+        let parts = try NNUNetParts(parts: partFolders.map {
+            NNUNetModel(pipeline: try NNUNetFolder(path: $0).pipeline(folds: ["0"], tileStep: 0.8))
+        })
+        let volume = try NIfTI.readVolume(scan)
+        let inputs = try parts.parts.map { try $0.pipeline.prepareAsTotalSegmentator(volume, scanPath: scan) }
+        let merged = parts.merge(try zip(parts.parts, inputs).map { try $0.pipeline.networkLabels($1) })
+        let mask = parts.labels(merged, inPart: 1)
+        let want = try parts.parts[1].targetGradient(inputs[1].tensor, target: SegmentTarget(classIndex: 1, mask: mask),
+                                                     progress: nil, cancel: nil)
+        XCTAssertEqual(maxAbsDifference(Tensor(volume: try NIfTI.readVolume(dir + "/a.nii.gz")).data, want.data), 0)
+        let voxels = merged.filter { $0 == 4 }.count
+        XCTAssertTrue(explain.stdout.contains("target vertebrae_L1 (\(voxels) voxels"), explain.stdout)
+        XCTAssertTrue(explain.stdout.contains("rib_left_1") && explain.stdout.contains("liver"), "merged segments ranked")
+    }
+}

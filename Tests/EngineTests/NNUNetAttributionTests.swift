@@ -134,3 +134,34 @@ final class NNUNetAttributionTests: XCTestCase {
 private extension Array where Element == Int {
     func chunked(_ n: Int) -> [[Int]] { stride(from: 0, to: count, by: n).map { Array(self[$0..<($0 + n)]) } }
 }
+
+/// Multi-part models (Fixtures/nnunet/make_parts_fixtures.py): the union of classes and
+/// TotalSegmentator's merge, later parts overwriting where their label is non-zero.
+final class NNUNetPartsTests: XCTestCase {
+    private func part(_ name: String) throws -> NNUNetModel {
+        let path = try XCTUnwrap(Bundle.module.resourceURL)
+            .appendingPathComponent("Fixtures/nnunet/parts/\(name)/nnUNetTrainerNoMirroring__nnUNetPlans__3d_fullres").path
+        return NNUNetModel(pipeline: try NNUNetFolder(path: path).pipeline(folds: ["0"], tileStep: 0.8))
+    }
+
+    func testUnionAndMergeFollowTotalSegmentator() throws {
+        let a = try part("Dataset291_TotalSegmentator_part1_fixture")
+        let b = try part("Dataset292_TotalSegmentator_part2_fixture")
+        let parts = try NNUNetParts(parts: [a, b])
+        XCTAssertEqual(parts.classes, ["background", "liver", "spleen", "kidney_left", "vertebrae_L1", "rib_left_1"])
+        XCTAssertEqual(parts.table, [[0, 1, 2, 3], [0, 4, 5]])
+        // Part 2 wins where it is non-zero; part 1 stays where part 2 says background.
+        let merged = parts.merge([[0, 1, 2, 3, 1, 0], [0, 0, 1, 2, 2, 1]])
+        XCTAssertEqual(merged, [0, 1, 4, 5, 5, 4])
+        XCTAssertTrue(parts.part(predicting: 4)! == (1, 1))
+        XCTAssertTrue(parts.part(predicting: 3)! == (0, 3))
+        XCTAssertNil(parts.part(predicting: 0))
+        XCTAssertEqual(parts.labels([0, 1, 4, 5, 3], inPart: 1), [0, 0, 1, 2, 0])
+        XCTAssertEqual(parts.labels([0, 1, 4, 5, 3], inPart: 0), [0, 1, 0, 0, 3])
+
+        XCTAssertThrowsError(try NNUNetParts(parts: [a, a])) { error in
+            let message = (error as? ModelError).map { "\($0)" } ?? ""
+            XCTAssertTrue(message.contains("class 'liver' is also predicted by the part"), message)
+        }
+    }
+}
