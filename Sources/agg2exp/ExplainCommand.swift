@@ -225,7 +225,9 @@ struct ExplainCommand: ParsableCommand {
 
             --model may be an nnU-Net v2 results folder (see segment): the scan goes through nnU-Net's \
             pipeline, segments are nnU-Net's own label map, and --out is written on the scan's grid \
-            (--grid model: the network grid, permuted and cropped as nnU-Net feeds it).
+            (--grid model: the network grid, permuted and cropped as nnU-Net feeds it). With several \
+            nnU-Net parts as --model, a target is explained through the part that predicts it, over the \
+            merged label map.
             """)
 
     @Argument(help: "CT scan (NIfTI).")

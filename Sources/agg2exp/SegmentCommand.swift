@@ -16,7 +16,10 @@ struct SegmentCommand: ParsableCommand {
             tiles, fold ensemble) and the label map is written on the scan's own grid, as nnU-Net writes it. \
             With --pipeline totalsegmentator (the default for Dataset29x_TotalSegmentator… folders) \
             TotalSegmentator's steps wrap it: RAS, order-1 zoom to the plans' spacing, int32 truncation, \
-            tile step 0.8, fold 0, and the labels zoomed back (order 0) to the scan. --grid model writes \
+            tile step 0.8, fold 0, and the labels zoomed back (order 0) to the scan. Repeating --model \
+            with several nnU-Net folders (TotalSegmentator's total parts 291–295) merges their label maps \
+            as TotalSegmentator does: classes in part order, later parts overwriting where non-zero. \
+            --grid model writes \
             the nnU-Net label map on the network grid instead (permuted and cropped as nnU-Net feeds it; \
             resampled in TotalSegmentator mode).
             """)
