@@ -23,8 +23,9 @@ struct AggregateCommand: ParsableCommand {
     @Argument(help: "CT scans (NIfTI).")
     var scans: [String]
 
-    @Option(help: "Model directory (default: the bundled sample model).")
-    var model: String?
+    @Option(help: ArgumentHelp("Model directory (default: the bundled sample model); repeat it to list the parts "
+        + "of a multi-part nnU-Net model."))
+    var model: [String] = []
 
     @Option(help: "Attribution method: \(AttributionMethodKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var method: String
@@ -47,6 +48,10 @@ struct AggregateCommand: ParsableCommand {
     var resume = false
 
     @OptionGroup var resources: ResourceOptions
+
+    @OptionGroup var windowTarget: WindowTargetOption
+
+    @OptionGroup var nnunet: NNUNetOptions
 
     func validate() throws {
         guard !scans.isEmpty else { throw ValidationError("give at least one scan") }
@@ -81,7 +86,8 @@ struct AggregateCommand: ParsableCommand {
         let errorsPath = csv + ".errors.json"
         try Preflight.output(csv, inputs: scans)
         try Preflight.output(errorsPath, inputs: scans)
-        let net = try SegmentationModel.load(directory: try model ?? defaultModelDirectory())
+        let net = try LoadedModel.load(model.isEmpty ? [try defaultModelDirectory()] : model, nnunet: nnunet,
+                                       windowTarget: windowTarget.windowTarget)
         let classes = net.classes
         let targetIndices = targets == "all" ? Array(classes.indices)
             : try resolveTargets(targets, classes: classes, option: "--targets")
@@ -105,7 +111,7 @@ struct AggregateCommand: ParsableCommand {
             printError("[\(n + 1)/\(mine.count)] \(path)")
             var stage = "check"
             do {
-                try Preflight.check(scan: path, model: net, resources: resources) { estimate, voxels, windows in
+                try net.preflight(scan: path, resources: resources) { estimate, voxels, windows in
                     estimate.addAttribution(kind, options: attributionOptions, modelVoxels: voxels,
                                             classes: classes.count, windows: windows, targets: targetIndices.count)
                 }
@@ -115,17 +121,15 @@ struct AggregateCommand: ParsableCommand {
                 if let groundTruth {
                     stage = "ground truth"
                     let truthPath = groundTruth.replacingOccurrences(of: "{id}", with: prepared.id)
-                    let truth = try prepared.labelsInModelGrid(truthPath, model: net)
+                    let truth = try prepared.labelsInModelGrid(truthPath)
                     let q = try SegmentationQuality.perClass(prediction: prepared.labels, truth: truth, classes: classes.count)
                     quality = zip(classes, q).map { ($0, $1) }
                 }
                 stage = "explain"
                 let set = RoISet(labels: prepared.labels, reported: rois, names: names)
-                let explanations = try Explainer.explain(
-                    method: methodImpl, options: attributionOptions, model: net, input: prepared.input,
-                    prediction: prepared.labels, classes: targetIndices.map { ($0, classes[$0]) }, rule: rule,
-                    processing: processing, rois: set, progress: { progress.handler("\(prepared.id) \($0)") },
-                    cancel: nil)
+                let explanations = try net.explain(
+                    prepared, method: methodImpl, options: attributionOptions, targets: targetIndices, rule: rule,
+                    processing: processing, rois: set, progress: { progress.handler("\(prepared.id) \($0)") })
                 progress.finish()
                 stage = "write"
                 try table.append(patient: prepared.id, values: Explainer.resultValues(explanations, quality: quality))

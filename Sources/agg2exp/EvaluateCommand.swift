@@ -85,7 +85,7 @@ struct EvaluateCommand: ParsableCommand {
             }
         }
         let progress = ProgressReporter()
-        let prepared = try PreparedScan.load(scan, model: net, progress: progress)
+        let prepared = try PreparedScan.load(scan, model: .monai(net), progress: progress)
         let faithfulness = FaithfulnessCorrelation(subsetSize: subsetSize, runs: runs, seed: attributionOptions.seed)
         let subsets = try faithfulness.subsets(voxelCount: prepared.input.count)
         let sensitivity = AvgSensitivity(samples: sensitivitySamples, bound: 0.1, seed: attributionOptions.seed)

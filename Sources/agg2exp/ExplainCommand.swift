@@ -62,6 +62,14 @@ struct MethodOptions: ParsableArguments {
     func processing() throws -> AttributionProcessing { try choice(process, "--process") }
 }
 
+/// `--window-target`, for the commands that take input gradients through sliding windows.
+struct WindowTargetOption: ParsableArguments {
+    @Option(help: ArgumentHelp("What the gradient differentiates with overlapping windows: per-window (each window's "
+        + "own target, the official Agg²Exp semantics; default for model.json models) or stitched (the target over "
+        + "the blended output; default for nnU-Net folders; IG completeness holds).", valueName: "per-window|stitched"))
+    var windowTarget: String?
+}
+
 /// Parses one of an enum's raw values or names the valid ones.
 func choice<T: RawRepresentable & CaseIterable>(_ text: String, _ option: String) throws -> T where T.RawValue == String {
     guard let v = T(rawValue: text) else {
@@ -81,6 +89,16 @@ struct PreparedScan {
     var prediction: LabelMap
     /// The prediction in tensor order.
     var labels: [Int32]
+    /// How the scan's grid maps onto the model grid.
+    var mapping: Mapping
+
+    enum Mapping {
+        /// MONAI preprocessing: reorientation, then nearest-neighbour spacing.
+        case monai(PreprocessingConfig)
+        /// nnU-Net's permutation and crop (and TotalSegmentator's zoom); one input per model part,
+        /// all on the same network grid.
+        case nnunet([NNUNetInput])
+    }
 
     static func patientID(_ path: String) -> String {
         var name = URL(fileURLWithPath: path).lastPathComponent
@@ -88,22 +106,53 @@ struct PreparedScan {
         return name
     }
 
-    static func load(_ path: String, model: SegmentationModel, progress: ProgressReporter) throws -> PreparedScan {
+    static func load(_ path: String, model: LoadedModel, progress: ProgressReporter) throws -> PreparedScan {
         let scan = try NIfTI.readVolume(path)
-        let pre = model.preprocess(scan)
-        let input = Tensor(volume: pre)
-        let (_, labels) = try model.predict(pre, progress: progress.handler("segment \(patientID(path))"), cancel: nil)
-        progress.finish()
-        return PreparedScan(path: path, id: patientID(path), scanGrid: scan.grid, modelGrid: pre.grid,
-                            input: input, prediction: labels, labels: labels.labelsInTensorOrder)
+        let handler = progress.handler("segment \(patientID(path))")
+        switch model {
+        case .monai(let net):
+            let pre = net.preprocess(scan)
+            let input = Tensor(volume: pre)
+            let (_, labels) = try net.predict(pre, progress: handler, cancel: nil)
+            progress.finish()
+            return PreparedScan(path: path, id: patientID(path), scanGrid: scan.grid, modelGrid: pre.grid,
+                                input: input, prediction: labels, labels: labels.labelsInTensorOrder,
+                                mapping: .monai(net.preprocessing))
+        case .nnunet(let parts, let totalSegmentator):
+            let inputs = try parts.parts.map { part in
+                totalSegmentator ? try part.pipeline.prepareAsTotalSegmentator(scan, scanPath: path)
+                    : try part.pipeline.prepare(scan, scanPath: path)
+            }
+            // nnU-Net's own label maps (float16 blending), merged, so the segments are those `segment` writes.
+            var partLabels: [[Int32]] = []
+            for (n, (part, input)) in zip(parts.parts, inputs).enumerated() {
+                let count = Double(inputs.count)
+                let partProgress: ProgressHandler? = handler.map { h in { @Sendable f in h((Double(n) + f) / count) } }
+                partLabels.append(try part.pipeline.networkLabels(input, progress: partProgress))
+            }
+            let labels = parts.merge(partLabels)
+            progress.finish()
+            let input = inputs[0]
+            let grid = input.grid
+            let prediction = Tensor(shape: input.tensor.shape, data: labels.map(Float.init)).volume(channel: 0, grid: grid)
+            return PreparedScan(path: path, id: patientID(path), scanGrid: scan.grid, modelGrid: grid,
+                                input: input.tensor,
+                                prediction: LabelMap(grid: grid, labels: prediction.voxels.map { Int32($0) }),
+                                labels: labels, mapping: .nnunet(inputs))
+        }
     }
 
     /// A label map drawn on the scan, brought into the model grid (orientation, then nearest-
-    /// neighbour spacing), in tensor order. Throws when it is not on the scan's grid.
-    func labelsInModelGrid(_ labelPath: String, model: SegmentationModel) throws -> [Int32] {
+    /// neighbour spacing; for nnU-Net models its permutation and crop), in tensor order. Throws
+    /// when it is not on the scan's grid.
+    func labelsInModelGrid(_ labelPath: String) throws -> [Int32] {
         let map = try NIfTI.readLabelMap(labelPath)
         try map.ensureOnGrid(of: scanGrid, labelPath: labelPath, scanPath: path)
-        let config = model.preprocessing
+        let config: PreprocessingConfig
+        switch mapping {
+        case .nnunet(let inputs): return inputs[0].fromScanGrid(map)
+        case .monai(let c): config = c
+        }
         var moved = map.reoriented(to: config.orientation)
         if !zip(moved.grid.spacing, config.spacing).allSatisfy({ abs($0 - $1) <= 1e-3 }) {
             moved = moved.resampled(toSpacing: config.spacing)
@@ -113,6 +162,13 @@ struct PreparedScan {
                                   + "\(moved.grid.summary) vs \(modelGrid.summary)")
         }
         return moved.labelsInTensorOrder
+    }
+
+    /// An attribution map [1, model grid] as a volume on `grid`.
+    func volume(_ map: Tensor, on grid: OutputGrid) -> Volume {
+        let onModel = map.volume(channel: 0, grid: modelGrid)
+        guard grid == .scan, case .nnunet(let inputs) = mapping else { return onModel }
+        return inputs[0].onScanGrid(map.data)
     }
 }
 
@@ -166,13 +222,20 @@ struct ExplainCommand: ParsableCommand {
             Prints the segments ranked by mass. --out writes the raw signed map (float32, model grid); \
             --json the ranking; --csv one row in the official results schema. With --target all every \
             class is explained (the class × segment matrix; --csv only).
+
+            --model may be an nnU-Net v2 results folder (see segment): the scan goes through nnU-Net's \
+            pipeline, segments are nnU-Net's own label map, and --out is written on the scan's grid \
+            (--grid model: the network grid, permuted and cropped as nnU-Net feeds it). With several \
+            nnU-Net parts as --model, a target is explained through the part that predicts it, over the \
+            merged label map.
             """)
 
     @Argument(help: "CT scan (NIfTI).")
     var scan: String
 
-    @Option(help: "Model directory (default: the bundled sample model).")
-    var model: String?
+    @Option(help: ArgumentHelp("Model directory (default: the bundled sample model); repeat it to list the parts "
+        + "of a multi-part nnU-Net model."))
+    var model: [String] = []
 
     @Option(help: "Target class: name, index, or all.")
     var target: String
@@ -193,8 +256,16 @@ struct ExplainCommand: ParsableCommand {
     @Option(help: "Joined RoIs as JSON {\"name\": [labels or names]}, reported after the single segments.")
     var groups: String?
 
-    @Option(help: "Write the raw signed attribution (float32 NIfTI, model grid).")
+    @Option(help: "Write the raw signed attribution (float32 NIfTI; model grid, or for nnU-Net folders see --grid).")
     var out: String?
+
+    @Option(help: ArgumentHelp("Grid of --out for nnU-Net folders: scan (the scan's own grid, default) or model "
+        + "(the network grid).", valueName: "scan|model"))
+    var grid: String?
+
+    @OptionGroup var windowTarget: WindowTargetOption
+
+    @OptionGroup var nnunet: NNUNetOptions
 
     @Option(help: "Write the ranking as JSON.")
     var json: String?
@@ -209,8 +280,9 @@ struct ExplainCommand: ParsableCommand {
         let kind: AttributionMethodKind = try choice(method, "--method")
         let attributionOptions = try options.attributionOptions()
         let methodImpl = try AttributionMethods.make(kind, options: attributionOptions)
-        let modelDir = try model ?? defaultModelDirectory()
-        let net = try SegmentationModel.load(directory: modelDir)
+        let modelDirs = model.isEmpty ? [try defaultModelDirectory()] : model
+        let net = try LoadedModel.load(modelDirs, nnunet: nnunet, windowTarget: windowTarget.windowTarget)
+        let outGrid = try OutputGrid.parse(grid, nnunet: net.isNNUNet)
         let classes = net.classes
         let all = target == "all"
         if all && (out != nil || json != nil) {
@@ -221,29 +293,27 @@ struct ExplainCommand: ParsableCommand {
         try Preflight.output(out, inputs: inputs, extensions: [".nii", ".nii.gz"])
         try Preflight.output(json, inputs: inputs)
         try Preflight.output(csv, inputs: inputs)
-        try Preflight.check(scan: scan, model: net, resources: resources) { estimate, voxels, windows in
+        try net.preflight(scan: scan, resources: resources) { estimate, voxels, windows in
             estimate.addAttribution(kind, options: attributionOptions, modelVoxels: voxels, classes: classes.count,
                                     windows: windows, targets: targets.count)
         }
         let progress = ProgressReporter()
         let prepared = try PreparedScan.load(scan, model: net, progress: progress)
-        let rois = try roiSet(prepared, net: net, classes: classes)
+        let rois = try roiSet(prepared, classes: classes)
 
         let start = Date()
-        let explanations = try Explainer.explain(
-            method: methodImpl, options: attributionOptions, model: net, input: prepared.input,
-            prediction: prepared.labels, classes: targets.map { ($0, classes[$0]) }, rule: try options.rule(),
-            processing: try options.processing(), rois: rois,
-            progress: { progress.handler("\(kind.rawValue) \($0)") }, cancel: nil)
+        let explanations = try net.explain(
+            prepared, method: methodImpl, options: attributionOptions, targets: targets, rule: try options.rule(),
+            processing: try options.processing(), rois: rois, progress: { progress.handler("\(kind.rawValue) \($0)") })
         progress.finish()
         printError(String(format: "attribution time %.3f s", Date().timeIntervalSince(start)))
         if !all, let e = explanations.first {
             print(Self.render(e), terminator: "")
             if let out {
-                try NIfTI.write(e.result.map.volume(channel: 0, grid: prepared.modelGrid), to: out)
+                try NIfTI.write(prepared.volume(e.result.map, on: outGrid), to: out)
             }
             if let json {
-                try writeText(Explainer.json(e, scan: scan, model: modelDir), to: json)
+                try writeText(Explainer.json(e, scan: scan, model: modelDirs.joined(separator: ",")), to: json)
             }
         }
         if let csv {
@@ -260,10 +330,10 @@ struct ExplainCommand: ParsableCommand {
         }
     }
 
-    func roiSet(_ prepared: PreparedScan, net: SegmentationModel, classes: [String]) throws -> RoISet {
+    func roiSet(_ prepared: PreparedScan, classes: [String]) throws -> RoISet {
         var set: RoISet
         if let roi {
-            let labels = try prepared.labelsInModelGrid(roi, model: net)
+            let labels = try prepared.labelsInModelGrid(roi)
             let table = try roiNames.map { try LabelTable.load($0) } ?? LabelTable()
             let present = Array(Set(labels)).sorted()
             set = RoISet(labels: labels, reported: present,

@@ -16,17 +16,28 @@ struct SegmentCommand: ParsableCommand {
             tiles, fold ensemble) and the label map is written on the scan's own grid, as nnU-Net writes it. \
             With --pipeline totalsegmentator (the default for Dataset29x_TotalSegmentator… folders) \
             TotalSegmentator's steps wrap it: RAS, order-1 zoom to the plans' spacing, int32 truncation, \
-            tile step 0.8, fold 0, and the labels zoomed back (order 0) to the scan.
+            tile step 0.8, fold 0, and the labels zoomed back (order 0) to the scan. Repeating --model \
+            with several nnU-Net folders (TotalSegmentator's total parts 291–295) merges their label maps \
+            as TotalSegmentator does: classes in part order, later parts overwriting where non-zero. \
+            --grid model writes \
+            the nnU-Net label map on the network grid instead (permuted and cropped as nnU-Net feeds it; \
+            resampled in TotalSegmentator mode).
             """)
 
     @Argument(help: "CT scan (NIfTI .nii or .nii.gz).")
     var scan: String
 
-    @Option(name: .long, help: "Model directory with model.json and model.safetensors (default: SampleData/model).")
-    var model: String?
+    @Option(name: .long, help: ArgumentHelp("Model directory with model.json and model.safetensors (default: "
+        + "SampleData/model), or nnU-Net results folders (repeat it for the parts of a multi-part model, merged as "
+        + "TotalSegmentator merges them)."))
+    var model: [String] = []
 
     @Option(name: .long, help: "Output label map (.nii or .nii.gz), written atomically.")
     var out: String
+
+    @Option(help: ArgumentHelp("Grid of --out for nnU-Net folders: scan (default) or model (the network grid).",
+                               valueName: "scan|model"))
+    var grid: String?
 
     @OptionGroup var compute: ThreadsOption
     @OptionGroup var resources: ResourceOptions
@@ -34,30 +45,29 @@ struct SegmentCommand: ParsableCommand {
 
     func run() throws {
         compute.apply()
-        guard let directory = model ?? SampleData.modelDirectory else {
+        guard let first = model.first ?? SampleData.modelDirectory else {
             throw DataError("no --model given and SampleData/model was not found (set AGG2EXP_SAMPLE_DATA)")
         }
+        let directories = model.isEmpty ? [first] : model
         try Preflight.output(out, inputs: [scan], extensions: [".nii", ".nii.gz"])
-        if NNUNetFolder.isFolder(directory) {
-            let totalSegmentator = try nnunet.isTotalSegmentator(directory)
-            let pipeline = try nnunet.pipeline(directory, totalSegmentator: totalSegmentator)
-            let volume = try NIfTI.readVolume(scan)
-            let labels = totalSegmentator
-                ? try pipeline.segmentAsTotalSegmentator(volume, scanPath: scan, progress: progressHandler())
-                : try pipeline.segment(volume, scanPath: scan, progress: progressHandler())
-            if isatty(2) == 1 { FileHandle.standardError.write(Data("\n".utf8)) }
-            try NIfTI.write(labels, to: out, datatype: pipeline.folder.classes.count <= 256 ? .uint8 : .int16)
-            return
+        let outGrid = try OutputGrid.parse(grid, nnunet: directories.contains(where: NNUNetFolder.isFolder))
+        let loaded = try LoadedModel.load(directories, nnunet: nnunet, windowTarget: nil)
+        switch loaded {
+        case .nnunet(let parts, _):
+            try loaded.preflight(scan: scan, resources: resources)
+            let prepared = try PreparedScan.load(scan, model: loaded, progress: ProgressReporter())
+            guard case .nnunet(let inputs) = prepared.mapping else { preconditionFailure("an nnU-Net scan") }
+            let labels = outGrid == .scan ? inputs[0].onScanGrid(prepared.labels) : prepared.prediction
+            try NIfTI.write(labels, to: out, datatype: parts.classes.count <= 256 ? .uint8 : .int16)
+        case .monai(let segmentation):
+            try Preflight.check(scan: scan, model: segmentation, resources: resources)
+            let input = segmentation.preprocess(try NIfTI.readVolume(scan))
+            let progress = progressHandler()
+            let (_, labels) = try segmentation.predict(input, progress: progress, cancel: nil)
+            if progress != nil { FileHandle.standardError.write(Data("\n".utf8)) }
+            let datatype: NIfTIDatatype = segmentation.classCount <= 256 ? .uint8 : .int16
+            try NIfTI.write(labels, to: out, datatype: datatype)
         }
-        try nnunet.rejectWithoutNNUNet()
-        let segmentation = try SegmentationModel.load(directory: directory)
-        try Preflight.check(scan: scan, model: segmentation, resources: resources)
-        let input = segmentation.preprocess(try NIfTI.readVolume(scan))
-        let progress = progressHandler()
-        let (_, labels) = try segmentation.predict(input, progress: progress, cancel: nil)
-        if progress != nil { FileHandle.standardError.write(Data("\n".utf8)) }
-        let datatype: NIfTIDatatype = segmentation.classCount <= 256 ? .uint8 : .int16
-        try NIfTI.write(labels, to: out, datatype: datatype)
     }
 
     private func progressHandler() -> ProgressHandler? {

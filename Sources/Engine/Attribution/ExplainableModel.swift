@@ -64,3 +64,43 @@ public protocol ExplainableModel: Sendable {
     func targetGradient(_ input: Tensor, target: SegmentTarget,
                         progress: ProgressHandler?, cancel: CancellationToken?) throws -> Tensor
 }
+
+/// Which scalar a sliding-window model's input gradient differentiates.
+public enum WindowTarget: String, Sendable, CaseIterable {
+    /// The official Agg²Exp semantics (METHOD.md §1.2): each window's own target, its gradient
+    /// added into the volume. With overlapping windows this is not the gradient of T computed
+    /// from the stitched logits, so IG's completeness does not hold.
+    case perWindow = "per-window"
+    /// T computed from the stitched (blended) logits, differentiated through the blending: a
+    /// window's output gradient is w(v)·g_t(v)/Σ_t' g_t'(v) with g the blend weights (Gaussian for
+    /// nnU-Net, 1 for MONAI's constant mode). IG's completeness then holds up to quadrature error.
+    case stitched
+}
+
+/// The per-voxel weights ∂T/∂Z_c(v) of a target over stitched logits Z (the mask fixed): 1 on
+/// the mask for `sum`, 1/|M| for `mean`, the normalised softmax probability of the class for
+/// `prob-weighted` (constants in backprop). Nil when the mask has no voxel of the class.
+enum StitchedTarget {
+    static func weights(mask: [Int32], classIndex c: Int, rule: TargetRule, logits: () throws -> Tensor) rethrows
+        -> [Float]? {
+        let target = Int32(c)
+        var weights = mask.map { $0 == target ? Float(1) : 0 }
+        let size = weights.reduce(0, +)
+        guard size > 0 else { return nil }
+        switch rule {
+        case .sum:
+            break
+        case .mean:
+            for v in weights.indices { weights[v] /= size }
+        case .probWeighted:
+            let p = ChannelOps.softmax(try logits())
+            var norm: Double = 0
+            for v in weights.indices where weights[v] > 0 {
+                weights[v] = p.data[c * mask.count + v]
+                norm += Double(weights[v])
+            }
+            for v in weights.indices { weights[v] = Float(Double(weights[v]) / norm) }
+        }
+        return weights
+    }
+}

@@ -25,6 +25,13 @@ public struct NNUNetPipeline: Sendable {
     /// The label map on the scan's own grid. Throws a `ModelError` for scans the pipeline cannot take.
     public func segment(_ scan: Volume, scanPath: String, progress: ProgressHandler? = nil,
                         cancel: CancellationToken? = nil) throws -> LabelMap {
+        let input = try prepare(scan, scanPath: scanPath)
+        let labels = try networkLabels(input, progress: progress, cancel: cancel)
+        return LabelMap(grid: scan.grid, labels: input.toSource(labels, fill: 0))
+    }
+
+    /// Steps 1–4: the scan as the network sees it, before padding.
+    public func prepare(_ scan: Volume, scanPath: String) throws -> NNUNetInput {
         let dims = scan.grid.dims
         // The NIfTI buffer (i fastest) is the C-order (z, y, x) array nnU-Net reads.
         let zyx = [dims[2], dims[1], dims[0]]
@@ -47,21 +54,16 @@ public struct NNUNetPipeline: Sendable {
                 + "nnU-Net pipeline does not implement yet; resample the scan to the plans' spacing first")
         }
         try normalize(&image, path: scanPath)
+        return NNUNetInput(tensor: Tensor(shape: [1] + cropped, data: image), source: scan.grid,
+                           transposeForward: p, transposeBackward: folder.transposeBackward, box: box)
+    }
 
-        let logits = try slidingWindow(image, shape: cropped, progress: progress, cancel: cancel)
-        var labels = Self.argmax(logits, classes: folder.classes.count, count: image.count)
-
-        // Paste into the uncropped volume, undo the transposition, back to NIfTI order.
-        var full = [Int32](repeating: 0, count: shape.reduce(1, *))
-        for a in 0..<cropped[0] {
-            for b in 0..<cropped[1] {
-                let src = (a * cropped[1] + b) * cropped[2]
-                let dst = ((a + box[0].lowerBound) * shape[1] + b + box[1].lowerBound) * shape[2] + box[2].lowerBound
-                for c in 0..<cropped[2] { full[dst + c] = labels[src + c] }
-            }
-        }
-        labels = Self.permute(full, shape: shape, order: folder.transposeBackward)
-        return LabelMap(grid: scan.grid, labels: labels)
+    /// The argmax of nnU-Net's blended logits (float16, as nnU-Net accumulates them), in the
+    /// network grid's C order.
+    public func networkLabels(_ input: NNUNetInput, progress: ProgressHandler? = nil,
+                              cancel: CancellationToken? = nil) throws -> [Int32] {
+        let logits = try slidingWindow(input.tensor.data, shape: input.shape, progress: progress, cancel: cancel)
+        return Self.argmax(logits, classes: folder.classes.count, count: input.tensor.count)
     }
 
     // MARK: Steps
@@ -239,8 +241,8 @@ public struct NNUNetPipeline: Sendable {
         return (0..<3).map { lo[$0]..<hi[$0] }
     }
 
-    static func crop(_ image: [Float], shape: [Int], box: [Range<Int>]) -> [Float] {
-        var out: [Float] = []
+    static func crop<T>(_ image: [T], shape: [Int], box: [Range<Int>]) -> [T] {
+        var out: [T] = []
         out.reserveCapacity(box.reduce(1) { $0 * $1.count })
         for a in box[0] { for b in box[1] {
             let row = (a * shape[1] + b) * shape[2]

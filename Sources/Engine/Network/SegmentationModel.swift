@@ -9,6 +9,8 @@ public struct SegmentationModel: ExplainableModel {
     public let directory: String
     public let definition: ModelDescription
     public let network: any SegmentationNetwork
+    /// What `targetGradient` differentiates; the official per-window target by default.
+    public var windowTarget = WindowTarget.perWindow
 
     public var classes: [String] { definition.classes }
     public var classCount: Int { definition.classes.count }
@@ -57,9 +59,27 @@ public struct SegmentationModel: ExplainableModel {
         try checkInput(input)
         precondition((0..<classCount).contains(target.classIndex), "target class out of range")
         precondition(target.mask == nil || target.mask!.count == input.count / input.shape[0], "mask size")
-        return try SlidingWindow.targetGradient(network: network, input: input, target: target,
-                                                plan: plan(imageSize: Array(input.shape[1...])),
-                                                progress: progress, cancel: cancel)
+        let plan = plan(imageSize: Array(input.shape[1...]))
+        switch windowTarget {
+        case .perWindow:
+            return try SlidingWindow.targetGradient(network: network, input: input, target: target, plan: plan,
+                                                    progress: progress, cancel: cancel)
+        case .stitched:
+            var stitched: Tensor?
+            func logits() throws -> Tensor {
+                if let stitched { return stitched }
+                let z = try self.logits(input, progress: nil, cancel: cancel)
+                stitched = z
+                return z
+            }
+            let mask = try target.mask ?? TargetFunction.argmax(try logits())
+            let weights = try StitchedTarget.weights(mask: mask, classIndex: target.classIndex, rule: target.rule,
+                                                     logits: logits)
+            return try SlidingWindow.stitchedTargetGradient(network: network, input: input,
+                                                            classIndex: target.classIndex, classCount: classCount,
+                                                            weights: weights, plan: plan, progress: progress,
+                                                            cancel: cancel)
+        }
     }
 
     private func checkInput(_ input: Tensor) throws {

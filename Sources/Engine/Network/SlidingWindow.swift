@@ -147,6 +147,32 @@ enum SlidingWindow {
         return total
     }
 
+    /// ∂T/∂x for T over the stitched logits Z = (Σ_w z_w)/coverage (MONAI's constant blending):
+    /// window w's output gradient is `weights`(v)/coverage(v) on channel c, padding excluded.
+    /// `weights` come from `StitchedTarget.weights` on the image; nil weights give a zero gradient.
+    static func stitchedTargetGradient(network: any SegmentationNetwork, input: Tensor, classIndex c: Int,
+                                       classCount: Int, weights: [Float]?, plan: SlidingWindowPlan,
+                                       progress: ProgressHandler?, cancel: CancellationToken?) throws -> Tensor {
+        var total = Tensor(zeros: input.shape)
+        guard var scaled = weights else { return total }
+        let coverage = plan.coverage
+        for v in scaled.indices { scaled[v] /= coverage[v] }
+        let field = Tensor(shape: [1] + plan.imageSize, data: scaled)
+        let plane = plan.roiSize.reduce(1, *)
+        for (n, start) in plan.starts.enumerated() {
+            try cancel?.check()
+            let w = plan.extract(field, start: start)
+            if w.data.contains(where: { $0 != 0 }) {
+                var seed = Tensor(zeros: [classCount] + plan.roiSize)
+                seed.data.replaceSubrange((c * plane)..<((c + 1) * plane), with: w.data)
+                let (_, gradient) = network.forward(plan.extract(input, start: start)) { _ in seed }
+                if let gradient { plan.accumulate(gradient, start: start, into: &total) }
+            }
+            progress?(Double(n + 1) / Double(plan.starts.count))
+        }
+        return total
+    }
+
     /// ∂T/∂logits for one window: zero except channel c, where it is the target weight w(v);
     /// nil when the mask is empty.
     static func outputGradient(logits: Tensor, classIndex c: Int, rule: TargetRule, fixedMask: [Float]?) -> Tensor? {

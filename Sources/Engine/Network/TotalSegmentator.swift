@@ -25,13 +25,18 @@ public enum TotalSegmentator {
 
     /// The label map of `labels` (on the preprocessed grid) on the grid of `scan`.
     public static func restore(_ labels: LabelMap, to scan: Volume) -> LabelMap {
-        let canonical = scan.reoriented(to: "RAS").grid
-        let source = Volume(grid: labels.grid, voxels: labels.labels.map(Float.init))
-        let zoom = zip(canonical.dims, labels.grid.dims).map { Double($0) / Double($1) }
-        let back = resample(source, zoom: zoom, order: 0, shape: canonical.dims)
-        let map = LabelMap(grid: canonical, labels: back.voxels.map { Int32($0) })
-        let code = Orientation.code(for: scan.grid.affine)
-        return LabelMap(grid: scan.grid, labels: map.reoriented(to: code).labels)
+        let back = restore(Volume(grid: labels.grid, voxels: labels.labels.map(Float.init)), to: scan.grid)
+        return LabelMap(grid: scan.grid, labels: back.voxels.map { Int32($0) })
+    }
+
+    /// Values on the preprocessed grid zoomed back with order 0 to the canonical shape of
+    /// `scan` and returned to its orientation, as TotalSegmentator restores its labels.
+    static func restore(_ values: Volume, to scan: Grid) -> Volume {
+        let canonical = Reorientation(from: scan, to: "RAS").grid
+        let zoom = zip(canonical.dims, values.grid.dims).map { Double($0) / Double($1) }
+        let back = resample(values, zoom: zoom, order: 0, shape: canonical.dims)
+        let code = Orientation.code(for: scan.affine)
+        return Volume(grid: scan, voxels: Volume(grid: canonical, voxels: back.voxels).reoriented(to: code).voxels)
     }
 
     /// `scipy.ndimage.zoom(data, zoom, order, mode="nearest")` (grid_mode False: the corner
@@ -101,10 +106,17 @@ extension NNUNetPipeline {
     /// resampling is then a no-op). The label map is on the scan's grid.
     public func segmentAsTotalSegmentator(_ scan: Volume, scanPath: String, progress: ProgressHandler? = nil,
                                           cancel: CancellationToken? = nil) throws -> LabelMap {
+        let input = try prepareAsTotalSegmentator(scan, scanPath: scanPath)
+        return input.onScanGrid(try networkLabels(input, progress: progress, cancel: cancel))
+    }
+
+    /// The network input TotalSegmentator builds: RAS, zoomed to the plans' spacing, int32, then
+    /// nnU-Net's own steps.
+    public func prepareAsTotalSegmentator(_ scan: Volume, scanPath: String) throws -> NNUNetInput {
         // The plans' spacing is in nnU-Net axis order; TotalSegmentator's is in NIfTI (i, j, k) order.
         let zyx = (0..<3).map { axis in folder.spacing[folder.transposeForward.firstIndex(of: axis)!] }
-        let prepared = TotalSegmentator.preprocess(scan, spacing: Array(zyx.reversed()))
-        let labels = try segment(prepared, scanPath: scanPath, progress: progress, cancel: cancel)
-        return TotalSegmentator.restore(labels, to: scan)
+        var input = try prepare(TotalSegmentator.preprocess(scan, spacing: Array(zyx.reversed())), scanPath: scanPath)
+        input.scan = scan.grid
+        return input
     }
 }
