@@ -7,68 +7,7 @@
 #include <immintrin.h>
 #endif
 
-/// One element: the reference chain every path reproduces bit for bit.
-static inline float dot_chain(int k, const float *a, const float *b, int ldb) {
-    float acc = 0.0f;
-    for (int p = 0; p < k; p++) acc = fmaf(a[p], b[(long)p * ldb], acc);
-    return acc;
-}
-
-static void gemm_scalar(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc) {
-    for (int i = 0; i < m; i++)
-        for (int j = 0; j < n; j++) c[(long)i * ldc + j] = dot_chain(k, a + (long)i * lda, b + j, ldb);
-}
-
 #if defined(__x86_64__)
-/// ROWS rows × 16 columns held in registers: per k, two loads of B, ROWS broadcasts of A and
-/// 2·ROWS fused multiply-adds.
-#define TILE(ROWS)                                                                                      \
-    __attribute__((target("avx2,fma"))) static void tile##ROWS(int k, const float *a, int lda,         \
-                                                               const float *b, int ldb, float *c, int ldc) { \
-        __m256 lo[ROWS], hi[ROWS];                                                                      \
-        for (int r = 0; r < ROWS; r++) { lo[r] = _mm256_setzero_ps(); hi[r] = _mm256_setzero_ps(); }   \
-        for (int p = 0; p < k; p++) {                                                                   \
-            const float *row = b + (long)p * ldb;                                                       \
-            __m256 b0 = _mm256_loadu_ps(row), b1 = _mm256_loadu_ps(row + 8);                            \
-            for (int r = 0; r < ROWS; r++) {                                                            \
-                __m256 s = _mm256_broadcast_ss(a + (long)r * lda + p);                                  \
-                lo[r] = _mm256_fmadd_ps(s, b0, lo[r]);                                                  \
-                hi[r] = _mm256_fmadd_ps(s, b1, hi[r]);                                                  \
-            }                                                                                           \
-        }                                                                                               \
-        for (int r = 0; r < ROWS; r++) {                                                                \
-            _mm256_storeu_ps(c + (long)r * ldc, lo[r]);                                                 \
-            _mm256_storeu_ps(c + (long)r * ldc + 8, hi[r]);                                             \
-        }                                                                                               \
-    }
-TILE(1) TILE(2) TILE(3) TILE(4) TILE(5) TILE(6)
-
-/// The columns past the last whole 16-column block, with hardware fused multiply-adds.
-__attribute__((target("avx2,fma"))) static void tail_fma(int m, int n, int k, const float *a, int lda,
-                                                         const float *b, int ldb, float *c, int ldc) {
-    for (int i = 0; i < m; i++)
-        for (int j = 0; j < n; j++) {
-            float acc = 0.0f;
-            for (int p = 0; p < k; p++) acc = __builtin_fmaf(a[(long)i * lda + p], b[(long)p * ldb + j], acc);
-            c[(long)i * ldc + j] = acc;
-        }
-}
-
-typedef void (*tile_fn)(int, const float *, int, const float *, int, float *, int);
-
-__attribute__((target("avx2,fma"))) static void gemm_avx2(int m, int n, int k, const float *a, int lda,
-                                                          const float *b, int ldb, float *c, int ldc) {
-    static const tile_fn tiles[7] = {0, tile1, tile2, tile3, tile4, tile5, tile6};
-    int full = n / 16 * 16;
-    // Column blocks outermost so a K×16 panel of B stays in cache across all row tiles.
-    for (int j = 0; j < full; j += 16)
-        for (int i = 0; i < m; i += 6) {
-            int rows = m - i < 6 ? m - i : 6;
-            tiles[rows](k, a + (long)i * lda, lda, b + j, ldb, c + (long)i * ldc + j, ldc);
-        }
-    if (full < n) tail_fma(m, n - full, k, a, lda, b + full, ldb, c + full, ldc);
-}
-
 static int has_avx2_fma(void) {
     static int cached = -1;
     if (cached < 0) cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -76,19 +15,10 @@ static int has_avx2_fma(void) {
 }
 #endif
 
-void ck_gemm_exact(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc) {
-#if defined(__x86_64__)
-    if (has_avx2_fma()) {
-        gemm_avx2(m, n, k, a, lda, b, ldb, c, ldc);
-        return;
-    }
-#endif
-    gemm_scalar(m, n, k, a, lda, b, ldb, c, ldc);
-}
-
 // MARK: Direct convolution
 
-/// Output positions per register tile (consecutive along W) and output channels per weight block.
+/// Output positions per register tile (consecutive in an output plane) and output channels per
+/// weight block.
 enum { TILE_POSITIONS = 6, BLOCK_CHANNELS = 16, NARROW_CHANNELS = 8 };
 
 /// Widths of the output-channel blocks: 16 each, the remainder in one block of 8 or 16.
@@ -217,7 +147,10 @@ static void gather_channels_last(const ck_conv_geometry *g, int cin, const float
                 memset(row, 0, sizeof(float) * (size_t)nx * (size_t)cin);
                 continue;
             }
-            int lo = -x0 < nx ? -x0 : nx, hi = w - x0 < nx ? w - x0 : nx;
+            // Block columns lo..<hi read input x0 + xx inside 0..<w (the padding may be negative).
+            int lo = -x0 < 0 ? 0 : (-x0 < nx ? -x0 : nx);
+            int hi = w - x0 < nx ? w - x0 : nx;
+            if (hi < lo) hi = lo;
             if (lo > 0) memset(row, 0, sizeof(float) * (size_t)lo * (size_t)cin);
             if (hi < nx) memset(row + (long)hi * cin, 0, sizeof(float) * (size_t)(nx - hi) * (size_t)cin);
             long offset = ((long)iz * h + iy) * w + x0;
@@ -236,39 +169,49 @@ void ck_conv_direct(const ck_conv_geometry *g, int cin, const float *const *in_p
     gather_channels_last(g, cin, in_planes, oz0, oz1, oy0, oy1, scratch);
     const int kd = g->kernel[0], kh = g->kernel[1], kw = g->kernel[2];
     const int taps = kd * kh * kw;
-    const int oh = g->out_size[1], ow = g->out_size[2];
+    const int ow = g->out_size[2];
     const int sz = g->stride[0], sy = g->stride[1], sx = g->stride[2];
+    const int dh = g->dest_size[1], dw = g->dest_size[2], step = g->dest_stride[2];
     int offsets[taps];
     for (int a = 0, t = 0; a < kd; a++)
         for (int b = 0; b < kh; b++)
             for (int c = 0; c < kw; c++, t++) offsets[t] = (int)((((long)a * ny + b) * nx + c) * cin);
     float tile[TILE_POSITIONS * BLOCK_CHANNELS];
-    for (int oz = oz0; oz < oz1; oz++)
-        for (int oy = oy0; oy < oy1; oy++) {
-            const float *row = scratch + (((long)(oz - oz0) * sz * ny) + (long)(oy - oy0) * sy) * nx * cin;
-            long rowStart = ((long)oz * oh + oy) * ow;
-            const float *w = packed_weight;
-            for (int b = 0, first = 0; b < block_count(cout); b++) {
-                int width = block_width(cout, b);
-                int channels = cout - first < width ? cout - first : width;
-                for (int ox = 0; ox < ow; ox += TILE_POSITIONS) {
-                    // A last, partial tile repeats its final position; only the valid ones are stored.
-                    const float *base[TILE_POSITIONS];
-                    for (int j = 0; j < TILE_POSITIONS; j++)
-                        base[j] = row + (long)(ox + j < ow ? ox + j : ow - 1) * sx * cin;
-                    direct_tile(width, taps, offsets, cin, w, base, tile);
-                    int valid = ow - ox < TILE_POSITIONS ? ow - ox : TILE_POSITIONS;
-                    for (int q = 0; q < channels; q++) {
-                        float *dst = out_planes[first + q] + rowStart + ox;
-                        if (bias) {
-                            for (int j = 0; j < valid; j++) dst[j] = tile[j * BLOCK_CHANNELS + q] + bias[first + q];
-                        } else {
-                            for (int j = 0; j < valid; j++) dst[j] = tile[j * BLOCK_CHANNELS + q];
-                        }
+    // Tiles run over the positions of each output plane's rows flattened, so a narrow plane (W of 4
+    // or 8 deep in a network) still fills whole tiles.
+    const int rows = oy1 - oy0;
+    const long positions = (long)rows * ow;
+    for (int oz = oz0; oz < oz1; oz++) {
+        const float *plane = scratch + (long)(oz - oz0) * sz * ny * nx * cin;
+        long destPlane = (long)(oz * g->dest_stride[0] + g->dest_offset[0]) * dh;
+        const float *w = packed_weight;
+        for (int b = 0, first = 0; b < block_count(cout); b++) {
+            int width = block_width(cout, b);
+            int channels = cout - first < width ? cout - first : width;
+            for (long p0 = 0; p0 < positions; p0 += TILE_POSITIONS) {
+                // A last, partial tile repeats its final position; only the valid ones are stored.
+                const float *base[TILE_POSITIONS];
+                long dest[TILE_POSITIONS];
+                for (int j = 0; j < TILE_POSITIONS; j++) {
+                    long p = p0 + j < positions ? p0 + j : positions - 1;
+                    int y = (int)(p / ow), x = (int)(p % ow);
+                    base[j] = plane + ((long)y * sy * nx + (long)x * sx) * cin;
+                    dest[j] = (destPlane + (oy0 + y) * g->dest_stride[1] + g->dest_offset[1]) * dw
+                              + (long)x * step + g->dest_offset[2];
+                }
+                direct_tile(width, taps, offsets, cin, w, base, tile);
+                int valid = positions - p0 < TILE_POSITIONS ? (int)(positions - p0) : TILE_POSITIONS;
+                for (int q = 0; q < channels; q++) {
+                    float *out = out_planes[first + q];
+                    if (bias) {
+                        for (int j = 0; j < valid; j++) out[dest[j]] = tile[j * BLOCK_CHANNELS + q] + bias[first + q];
+                    } else {
+                        for (int j = 0; j < valid; j++) out[dest[j]] = tile[j * BLOCK_CHANNELS + q];
                     }
                 }
-                w += (long)width * cin * taps;
-                first += width;
             }
+            w += (long)width * cin * taps;
+            first += width;
         }
+    }
 }

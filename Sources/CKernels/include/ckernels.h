@@ -1,16 +1,13 @@
 #ifndef CKERNELS_H
 #define CKERNELS_H
 
-/// C[m, n] = sum over k of A[m, k] * B[k, n], row-major with leading dimensions lda, ldb, ldc.
-/// Every element is one fused multiply-add chain over k in increasing order starting from 0, so
-/// an element depends only on its row of A and its column of B: never on its position, the matrix
-/// sizes or the instruction set that ran it (AVX2+FMA lanes and the scalar fmaf path round alike).
-void ck_gemm_exact(int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc);
-
 /// Geometry of a 3-D convolution: input and output grid sizes, kernel, stride and zero padding
-/// per axis (D, H, W).
+/// per axis (D, H, W), and where the outputs land: output (z, y, x) is written at
+/// (z·dest_stride + dest_offset, …) of a destination grid of dest_size (the output grid itself for
+/// a plain convolution; one phase of a strided convolution's input grid for its adjoint).
 typedef struct {
     int in_size[3], out_size[3], kernel[3], stride[3], padding[3];
+    int dest_size[3], dest_stride[3], dest_offset[3];
 } ck_conv_geometry;
 
 /// Floats of the packed weight `ck_direct_pack_weight` writes.
@@ -24,8 +21,9 @@ void ck_direct_pack_weight(int cout, int cin, int taps, const float *w, float *p
 long ck_direct_scratch_count(const ck_conv_geometry *g, int cin, int planes, int rows);
 
 /// Output rows oz0..<oz1 × oy0..<oy1 (every W position) of a convolution with zero padding:
-/// out_planes[co][z, y, x] = Σ over (ci, tap) of W[co, ci, tap] · x[ci, receptive field] (+ bias[co]).
-/// in_planes holds one pointer per input channel, out_planes one per output channel.
+/// out[co][z, y, x] = Σ over (ci, tap) of W[co, ci, tap] · x[ci, receptive field] (+ bias[co]),
+/// written at its destination position. in_planes holds one pointer per input channel, out_planes
+/// one per output channel (each a dest_size grid).
 /// Every output is one fused multiply-add chain over (input channel, tap) in that order, starting
 /// from 0, on every instruction set (the order of `ck_gemm_exact` on vol2col columns): it depends only on the weights and its receptive field, so
 /// identical patches give identical bits at any position, in any chunk, on any worker.

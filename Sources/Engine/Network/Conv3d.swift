@@ -58,9 +58,10 @@ struct ChannelSlab {
 /// channels accumulate straight from it. It is translation-exact: every output is one fused
 /// multiply-add chain over (input channel, tap) in a fixed order, so identical receptive fields
 /// give identical bits at any position, in any chunk, on any worker. The backward pass to the input
-/// of a stride-1 convolution is itself a stride-1 convolution of the output gradient with the
-/// spatially flipped, channel-transposed kernel, so it runs the same kernel; strided ones use the
-/// product Wᵀ·dy (`ck_gemm_exact`) + col2vol.
+/// is the adjoint, split by residue class of the input grid (`AdjointPhase`): each class is a
+/// stride-1 convolution of the output gradient with a flipped, channel-transposed sub-kernel, run
+/// by the same kernel and written back with the stride (at stride 1, one class: the flipped kernel).
+/// It is translation-exact within each class.
 public struct Conv3d: Sendable {
     public let inChannels: Int
     public let outChannels: Int
@@ -69,9 +70,6 @@ public struct Conv3d: Sendable {
     public let weight: [Float]
     /// [Cout], or nil for `bias=False`.
     public let bias: [Float]?
-    /// Upper bound on the column buffer of the strided backward pass: small enough to stay in the
-    /// last-level cache while the product fills it.
-    static let columnBudgetBytes = 4 << 20
 
     public init(inChannels: Int, outChannels: Int, geometry: ConvGeometry, weight: [Float], bias: [Float]?) {
         precondition(weight.count == outChannels * inChannels * geometry.kernelVolume, "weight size")
@@ -213,67 +211,64 @@ public struct Conv3d: Sendable {
     /// overwritten (not accumulated) into `inputGradients`, split along channels like `inputs`.
     func backwardInput(outputGradient: UnsafeMutablePointer<Float>, inputSize: [Int],
                        inputGradients: [ChannelSlab]) {
-        let outSize = geometry.outputSize(inputSize)
         let g = geometry
-        let adjointPadding = (0..<3).map { g.kernel[$0] - 1 - g.padding[$0] }
-        // Stride 1: the adjoint is a convolution too (the direct kernel); otherwise product + col2vol.
-        if g.stride == [1, 1, 1] && adjointPadding.allSatisfy({ $0 >= 0 }) {
-            let adjoint = ConvGeometry(kernel: g.kernel, stride: [1, 1, 1], padding: adjointPadding)
-            flippedWeight().withUnsafeBufferPointer { w in
-                Conv3d.correlate(inputs: [ChannelSlab(pointer: outputGradient, channels: outChannels)],
-                                 inputSize: outSize, outputs: inputGradients, weight: w.baseAddress!,
-                                 bias: nil, cin: outChannels, cout: inChannels, geometry: adjoint)
-            }
-        } else {
-            weight.withUnsafeBufferPointer { w in
-                Conv3d.scatterAdjoint(outputGradient: outputGradient, outputSize: outSize,
-                                      inputGradients: inputGradients, inputSize: inputSize,
-                                      weight: w.baseAddress!, cin: inChannels, cout: outChannels,
-                                      geometry: g)
-            }
-        }
-    }
-
-    /// [Cin, Cout, kD, kH, kW] with every kernel reversed: the weight of the adjoint convolution.
-    /// Built per call (it costs one pass over the weights) so that a module tree holds each
-    /// weight once.
-    private func flippedWeight() -> [Float] {
-        let kv = geometry.kernelVolume
-        var flipped = [Float](repeating: 0, count: weight.count)
-        for co in 0..<outChannels {
-            for ci in 0..<inChannels {
-                for t in 0..<kv {
-                    flipped[(ci * outChannels + co) * kv + (kv - 1 - t)] = weight[(co * inChannels + ci) * kv + t]
+        let outSize = g.outputSize(inputSize)
+        let plane = inputSize.reduce(1, *)
+        // Phases no tap reaches (a stride larger than the kernel) stay zero.
+        for slab in inputGradients { slab.pointer.update(repeating: 0, count: slab.channels * plane) }
+        guard outSize.allSatisfy({ $0 > 0 }) else { return }
+        for rz in 0..<g.stride[0] {
+            for ry in 0..<g.stride[1] {
+                for rx in 0..<g.stride[2] {
+                    guard let phase = AdjointPhase(geometry: g, residue: [rz, ry, rx], inputSize: inputSize) else {
+                        continue
+                    }
+                    phase.weight(of: self).withUnsafeBufferPointer { w in
+                        Conv3d.correlate(inputs: [ChannelSlab(pointer: outputGradient, channels: outChannels)],
+                                         inputSize: outSize, outputs: inputGradients, weight: w.baseAddress!,
+                                         bias: nil, cin: outChannels, cout: inChannels, geometry: phase.geometry,
+                                         outputSize: phase.count,
+                                         destination: (inputSize, g.stride, [rz, ry, rx]))
+                    }
                 }
             }
         }
-        return flipped
     }
 
-    /// Upper bound on one worker's channels-last input block in the direct path.
+    /// Upper bound on one worker's channels-last input block.
     static let directBlockBudgetBytes = 16 << 20
+    /// Fewest outputs per chunk worth a gather and a pass over the weights.
+    static let minimumChunkPositions = 512
 
     /// Correlation y = W ⋆ x (+ b) by `ck_conv_direct`: each chunk of output rows gathers the input
     /// it reads into a zero-padded channels-last block, then register tiles of 6 positions × 16
     /// output channels run one fused multiply-add chain per output over (input channel, tap).
     /// Nothing is packed per column, so the work is nearly all multiply-adds even at 16 channels.
     /// Chunks are spread over the workers.
+    ///
+    /// `outputSize` (default: the geometry's) sets how many outputs to compute per axis; inputs read
+    /// past the volume are zero. `destination` places output (z, y, x) at (z·stride + offset, …) of
+    /// a grid of the given size (default: the output grid itself).
     static func correlate(inputs: [ChannelSlab], inputSize: [Int], outputs: [ChannelSlab],
                           weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                          cin: Int, cout: Int, geometry g: ConvGeometry) {
+                          cin: Int, cout: Int, geometry g: ConvGeometry, outputSize: [Int]? = nil,
+                          destination: (size: [Int], stride: [Int], offset: [Int])? = nil) {
         precondition(inputs.reduce(0) { $0 + $1.channels } == cin, "input channels")
         precondition(outputs.reduce(0) { $0 + $1.channels } == cout, "output channels")
-        let outSize = g.outputSize(inputSize)
+        let outSize = outputSize ?? g.outputSize(inputSize)
         guard outSize.allSatisfy({ $0 > 0 }) else { return }
+        let place = destination ?? (outSize, [1, 1, 1], [0, 0, 0])
         let taps = g.kernelVolume
         func triple(_ v: [Int]) -> (Int32, Int32, Int32) { (Int32(v[0]), Int32(v[1]), Int32(v[2])) }
         var geometry = ck_conv_geometry(in_size: triple(inputSize), out_size: triple(outSize), kernel: triple(g.kernel),
-                                        stride: triple(g.stride), padding: triple(g.padding))
+                                        stride: triple(g.stride), padding: triple(g.padding),
+                                        dest_size: triple(place.size), dest_stride: triple(place.stride),
+                                        dest_offset: triple(place.offset))
         let packed = UnsafeMutablePointer<Float>.allocate(capacity: ck_direct_weight_count(Int32(cout), Int32(cin),
                                                                                           Int32(taps)))
         defer { packed.deallocate() }
         ck_direct_pack_weight(Int32(cout), Int32(cin), Int32(taps), weight, packed)
-        let inPlane = inputSize.reduce(1, *), outPlane = outSize.reduce(1, *)
+        let inPlane = inputSize.reduce(1, *), outPlane = place.size.reduce(1, *)
         let inputPlanes: [UnsafePointer<Float>?] = inputs.flatMap { slab in
             (0..<slab.channels).map { UnsafePointer(slab.pointer + $0 * inPlane) }
         }
@@ -283,7 +278,9 @@ public struct Conv3d: Sendable {
         // Chunks of whole planes when there are enough of them, else of rows within a plane: at
         // least four per worker for balance, each block within the budget.
         let (depth, height) = (outSize[0], outSize[1])
-        let target = 4 * Parallel.workerCount
+        // A chunk gathers its input block and reads every weight once: small layers get fewer
+        // chunks, each of at least `minimumChunkPositions` outputs.
+        let target = max(1, min(4 * Parallel.workerCount, outSize.reduce(1, *) / minimumChunkPositions))
         var planes = 1, rows = height
         if depth >= target {
             planes = (depth + target - 1) / target
@@ -318,70 +315,51 @@ public struct Conv3d: Sendable {
             }
         }
     }
+}
 
-    /// Input gradient for any stride: per column chunk, dcol = Wᵀ·dy (sgemm, columns split over
-    /// the workers), then col2vol adds dcol into the input gradient (input channels split over the
-    /// workers, so no two workers touch the same voxel). Chunks run in order because neighbouring
-    /// chunks can add into the same input voxels when the kernel is larger than the stride.
-    static func scatterAdjoint(outputGradient: UnsafeMutablePointer<Float>, outputSize: [Int],
-                               inputGradients: [ChannelSlab], inputSize: [Int],
-                               weight: UnsafePointer<Float>, cin: Int, cout: Int, geometry g: ConvGeometry) {
-        let n = outputSize[0] * outputSize[1] * outputSize[2]
-        let plane = inputSize[0] * inputSize[1] * inputSize[2]
-        let kv = g.kernelVolume
-        let kdim = cin * kv
-        for slab in inputGradients { slab.pointer.update(repeating: 0, count: slab.channels * plane) }
-        guard n > 0 else { return }
-        // The chunk does not depend on the worker count, so neither does the order in which a voxel
-        // receives its contributions; columns are exact (ck_gemm_exact), but a voxel whose outputs
-        // straddle a chunk boundary adds them in another order than an interior one.
-        let chunk = max(256, columnBudgetBytes * 2 / (4 * kdim))
-        let columns = UnsafeMutablePointer<Float>.allocate(capacity: kdim * min(chunk, n))
-        defer { columns.deallocate() }
-        let channelTargets: [SharedPointer<Float>] = inputGradients.flatMap { slab in
-            (0..<slab.channels).map { SharedPointer(slab.pointer + $0 * plane) }
+/// One residue class r (per axis, 0 ≤ r < stride) of a convolution's input grid, seen from the
+/// adjoint: input voxel s·q + r receives W[t]·dy[q + (r + p − t)/s] for the taps t with
+/// r + p − t divisible by s. Over q that is a stride-1 correlation of dy with those taps in
+/// descending order (the flipped sub-kernel) and padding (t_max − r − p)/s, written back with
+/// stride s at offset r. At stride 1 the one phase is the whole flipped kernel.
+struct AdjointPhase {
+    /// Per axis, the contributing taps in descending order.
+    let taps: [[Int]]
+    /// Input voxels of this residue per axis.
+    let count: [Int]
+    let geometry: ConvGeometry
+
+    init?(geometry g: ConvGeometry, residue r: [Int], inputSize: [Int]) {
+        var taps: [[Int]] = [], count: [Int] = [], padding: [Int] = []
+        for axis in 0..<3 {
+            let s = g.stride[axis]
+            let t = (0..<g.kernel[axis]).reversed().filter { (r[axis] + g.padding[axis] - $0) % s == 0 }
+            guard let largest = t.first, r[axis] < inputSize[axis] else { return nil }
+            taps.append(t)
+            count.append((inputSize[axis] - r[axis] + s - 1) / s)
+            padding.append((largest - r[axis] - g.padding[axis]) / s)
         }
-        let col = SharedPointer(columns)
-        let dy = SharedPointer(outputGradient)
-        // Wᵀ [Cin·k³, Cout], so that dcol = Wᵀ·dy is a plain row-major product.
-        let transposed = UnsafeMutablePointer<Float>.allocate(capacity: kdim * cout)
-        defer { transposed.deallocate() }
-        for co in 0..<cout { for r in 0..<kdim { transposed[r * cout + co] = weight[co * kdim + r] } }
-        let wt = SharedPointer(transposed)
-        let (d, h, wd) = (inputSize[0], inputSize[1], inputSize[2])
-        let (oh, ow) = (outputSize[1], outputSize[2])
-        var n0 = 0
-        while n0 < n {
-            let nc = min(chunk, n - n0)
-            let start = n0
-            Parallel.forEachBlock(nc, minimumPerWorker: 256) { cols in
-                ck_gemm_exact(Int32(kdim), Int32(cols.count), Int32(cout), wt.base, Int32(cout),
-                              dy.base + start + cols.lowerBound, Int32(n), col.base + cols.lowerBound, Int32(nc))
-            }
-            Parallel.forEach(cin) { ci in
-                let dst = channelTargets[ci].base
-                let firstRow = start / ow, lastRow = (start + nc - 1) / ow
-                for t in 0..<kv {
-                    let a = t / (g.kernel[1] * g.kernel[2])
-                    let b = (t / g.kernel[2]) % g.kernel[1]
-                    let c = t % g.kernel[2]
-                    let src = col.base + (ci * kv + t) * nc
-                    for r in firstRow...lastRow {
-                        let iz = (r / oh) * g.stride[0] + a - g.padding[0]
-                        let iy = (r % oh) * g.stride[1] + b - g.padding[1]
-                        if iz < 0 || iz >= d || iy < 0 || iy >= h { continue }
-                        let rowStart = r * ow
-                        let x0 = max(start - rowStart, 0), x1 = min(start + nc - rowStart, ow)
-                        let line = dst + (iz * h + iy) * wd
-                        let from = src + (rowStart - start)
-                        for x in x0..<x1 {
-                            let ix = x * g.stride[2] + c - g.padding[2]
-                            if ix >= 0 && ix < wd { line[ix] += from[x] }
-                        }
+        self.taps = taps
+        self.count = count
+        self.geometry = ConvGeometry(kernel: taps.map(\.count), stride: [1, 1, 1], padding: padding)
+    }
+
+    /// The sub-kernel as the adjoint convolution's weight [Cin, Cout, mD, mH, mW].
+    func weight(of conv: Conv3d) -> [Float] {
+        let k = conv.geometry.kernel
+        let sourceTaps = taps[0].flatMap { a in taps[1].flatMap { b in taps[2].map { c in (a * k[1] + b) * k[2] + c } } }
+        let (cin, cout, kv) = (conv.inChannels, conv.outChannels, conv.geometry.kernelVolume)
+        return [Float](unsafeUninitializedCapacity: cin * cout * sourceTaps.count) { buffer, initialized in
+            conv.weight.withUnsafeBufferPointer { w in
+                var i = 0
+                for ci in 0..<cin {
+                    for co in 0..<cout {
+                        let base = (co * cin + ci) * kv
+                        for t in sourceTaps { buffer[i] = w[base + t]; i += 1 }
                     }
                 }
             }
-            n0 += nc
+            initialized = cin * cout * sourceTaps.count
         }
     }
 }
