@@ -87,10 +87,10 @@ public enum KeyTable {
         KeyBinding([.char("L")], .pan(dx: 1, dy: 0), "pan right", group: "Navigate"),
         KeyBinding([.char("K")], .pan(dx: 0, dy: -1), "pan up", group: "Navigate"),
         KeyBinding([.char("J")], .pan(dx: 0, dy: 1), "pan down", group: "Navigate"),
-        KeyBinding([.enter], .activateRow, "sidebar: highlight segment, jump to its voxel nearest the centroid",
+        KeyBinding([.enter], .activateRow, "sidebar: highlight segment, jump into it near its centroid",
                    group: "Navigate"),
 
-        KeyBinding([.char("z")], .jumpToPeak(1), "jump to the attribution maximum, again: next of the top 10 peaks",
+        KeyBinding([.char("z")], .jumpToPeak(1), "jump to the attribution maximum (again: next of top 10 peaks)",
                    group: "Navigate"),
         KeyBinding([.char("Z")], .jumpToPeak(-1), "previous attribution peak", group: "Navigate"),
         KeyBinding([.char(":")], .openPrompt, "go to a typed position (i j k, or x y z mm in RAS)", group: "Navigate"),
