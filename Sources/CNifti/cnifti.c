@@ -301,3 +301,7 @@ int cnifti_write_int32(const char *path, const int64_t dims[3], const double aff
                        const int32_t *data, char *err, size_t err_len) {
     return write_common(path, dims, affine, datatype, NULL, data, err, err_len);
 }
+
+uint32_t cnifti_crc32(uint32_t crc, const void *bytes, size_t count) {
+    return (uint32_t)crc32_z(crc, (const Bytef *)bytes, count);
+}

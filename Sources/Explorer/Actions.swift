@@ -14,8 +14,13 @@ public enum Action: Hashable, Sendable {
     case nextMethod, previousMethod
     case targetUnderCrosshair, nextTarget, previousTarget
     case selectRow(Int), activateRow
+    /// Crosshair to the next (+1) or previous (−1) of the strongest attribution voxels.
+    case jumpToPeak(Int)
+    /// Open the go-to prompt for a typed ijk or RAS position.
+    case openPrompt
     case nextTheme
     case export(ansi: Bool)
+    case saveMap
     case toggleHelp
     case cancel
     case quit
@@ -33,6 +38,8 @@ public enum Reaction: Equatable, Sendable {
     case resize
     /// Write a text report (`ansi` adds colours).
     case export(ansi: Bool)
+    /// Save the current attribution map as NIfTI on the model grid.
+    case saveMap
     /// Stop the running background computation.
     case cancelComputation
     case quit
@@ -80,7 +87,13 @@ public enum KeyTable {
         KeyBinding([.char("L")], .pan(dx: 1, dy: 0), "pan right", group: "Navigate"),
         KeyBinding([.char("K")], .pan(dx: 0, dy: -1), "pan up", group: "Navigate"),
         KeyBinding([.char("J")], .pan(dx: 0, dy: 1), "pan down", group: "Navigate"),
-        KeyBinding([.enter], .activateRow, "sidebar: highlight segment, jump to centroid", group: "Navigate"),
+        KeyBinding([.enter], .activateRow, "sidebar: highlight segment, jump into it near its centroid",
+                   group: "Navigate"),
+
+        KeyBinding([.char("z")], .jumpToPeak(1), "jump to the attribution maximum (again: next of top 10 peaks)",
+                   group: "Navigate"),
+        KeyBinding([.char("Z")], .jumpToPeak(-1), "previous attribution peak", group: "Navigate"),
+        KeyBinding([.char(":")], .openPrompt, "go to a typed position (i j k, or x y z mm in RAS)", group: "Navigate"),
 
         KeyBinding([.char("w")], .cycleWindowPreset, "cycle CT window preset", group: "Display", hint: "window"),
         KeyBinding([.char("<")], .adjustWindowWidth(-0.1), "narrower window (−10%)", group: "Display"),
@@ -115,6 +128,7 @@ public enum KeyTable {
         KeyBinding([.char("e")], .export(ansi: false), "export text report (UTF-8)", group: "General",
                    hint: "export"),
         KeyBinding([.char("E")], .export(ansi: true), "export report with ANSI colours", group: "General"),
+        KeyBinding([.char("S")], .saveMap, "save the attribution map (NIfTI, model grid)", group: "General"),
         KeyBinding([.char("?"), .function(1)], .toggleHelp, "this help", group: "General", hint: "help"),
         KeyBinding([.escape], .cancel, "cancel computation / close help or page", group: "General"),
         KeyBinding([.char("q")], .quit, "quit", group: "General", hint: "quit"),

@@ -61,6 +61,14 @@ public final class AnalysisController: @unchecked Sendable {
 
     public func cached(_ key: AnalysisKey) -> AttributionDisplay? { lock.withLock { cache[key] } }
 
+    /// Puts a map made elsewhere (an imported file) into the cache, as if it had been computed.
+    public func preload(_ key: AnalysisKey, _ display: AttributionDisplay) { lock.withLock { cache[key] = display } }
+
+    /// Targets with a cached map for `method`, ascending.
+    public func cachedTargets(method: String) -> [Int] {
+        lock.withLock { cache.keys.filter { $0.method == method }.map(\.target).sorted() }
+    }
+
     /// The running job's progress, if any.
     public var progress: ProgressState? {
         lock.withLock {

@@ -103,8 +103,16 @@ public struct ViewState: Equatable, Sendable {
     public var showGlobal = false
     public var globalPage: GlobalPage?
     public var message: StatusMessage?
+    /// Position in the peak list of the last `z`/`Z` jump (nil: the next `z` goes to the maximum).
+    public var peakIndex: Int?
+    /// Text typed into the go-to prompt while it is open.
+    public var prompt: String?
 
     public init(crosshair: [Int]) { self.crosshair = crosshair }
+
+    /// How many peaks `z` cycles through, and how far apart (voxels, Chebyshev) they must be.
+    public static let peakCount = 10
+    public static let peakSeparation = 3
 
     public static let labelOpacities: [Double] = [0.2, 0.4, 0.6, 0.8, 1]
     public static let heatmapOpacities: [Double] = [0.35, 0.5, 0.7, 0.85, 1]
@@ -223,6 +231,7 @@ public struct Explorer: Sendable {
             height = max(0, h)
             return .resize
         case .key(let key):
+            if state.prompt != nil { return promptKey(key) }
             if state.helpVisible {
                 // Space pages through a help that does not fit; any other key closes it, and the
                 // help keys themselves only toggle it.
@@ -248,6 +257,8 @@ public struct Explorer: Sendable {
         case .toggleBackground, .toggleRankKey, .cycleProcessing: select(label: keep)
         default: break
         }
+        // Another map or processing: the next `z` starts again at its maximum.
+        if reaction == .recompute { state.peakIndex = nil }
         return reaction
     }
 
@@ -486,12 +497,23 @@ public struct Explorer: Sendable {
         case .activateRow:
             guard state.focus == .sidebar else { return .none }
             return activate(row: state.selectedRow)
+        case .jumpToPeak(let step):
+            return jumpToPeak(step)
+        case .openPrompt:
+            state.prompt = ""
+            return .redraw
         case .nextTheme:
             state.themeIndex = (state.themeIndex + 1) % themes.count
             state.message = StatusMessage("Theme: \(theme.name)")
             return .redraw
         case .export(let ansi):
             return .export(ansi: ansi)
+        case .saveMap:
+            guard attribution != nil else {
+                state.message = StatusMessage("No attribution map to save yet", isError: true)
+                return .redraw
+            }
+            return .saveMap
         case .toggleHelp:
             state.helpVisible.toggle()
             state.helpPage = 0
@@ -565,6 +587,61 @@ public struct Explorer: Sendable {
         // The segment's voxel nearest its centroid: inside the segment even when the centroid of
         // a left-plus-right structure is not.
         if state.highlighted != nil, let c = scene.anchors[label] { state.crosshair = c }
+        return .redraw
+    }
+
+    /// The strongest voxels of what the heatmap shows (the processed value; |a| in signed mode).
+    public var peaks: [[Int]] {
+        guard let attribution else { return [] }
+        let processing = state.signedHeatmap ? AttributionProcessing.abs : state.processing
+        return AttributionPeaks.top(attribution.map, count: ViewState.peakCount, separation: ViewState.peakSeparation,
+                                    value: { processing.apply($0) })
+    }
+
+    private mutating func jumpToPeak(_ step: Int) -> Reaction {
+        guard let attribution else {
+            state.message = StatusMessage("No attribution map to jump in yet", isError: true)
+            return .redraw
+        }
+        let peaks = self.peaks
+        guard !peaks.isEmpty else {
+            state.message = StatusMessage("No \(state.processing.rawValue) attribution above 0 to jump to", isError: true)
+            return .redraw
+        }
+        let n = peaks.count
+        let i = state.peakIndex.map { (($0 + step) % n + n) % n } ?? (step > 0 ? 0 : n - 1)
+        state.peakIndex = i
+        state.crosshair = peaks[i]
+        let p = peaks[i]
+        let value = attribution.map[p[0], p[1], p[2]]
+        state.message = StatusMessage("Peak \(i + 1)/\(n): a = \(String(format: "%.4g", value)) at voxel "
+                                      + p.map(String.init).joined(separator: " ") + " (z next, Z previous)")
+        return .redraw
+    }
+
+    /// Keys while the go-to prompt is open: typing, Backspace, Enter to go, Esc to close.
+    private mutating func promptKey(_ key: Key) -> Reaction {
+        var text = state.prompt ?? ""
+        switch key {
+        case .escape:
+            state.prompt = nil
+        case .backspace:
+            if !text.isEmpty { text.removeLast() }
+            state.prompt = text
+        case .enter:
+            state.prompt = nil
+            do {
+                state.crosshair = try PositionInput.voxel(text, grid: scene.ct.grid)
+                state.message = StatusMessage("Voxel " + state.crosshair.map(String.init).joined(separator: " "))
+            } catch {
+                state.message = StatusMessage(error.message, isError: true)
+            }
+        case .char(let c):
+            if text.count < 60 { text.append(c) }
+            state.prompt = text
+        default:
+            return .none
+        }
         return .redraw
     }
 

@@ -19,14 +19,25 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
     private let lock = NSLock()
     /// The clean prediction in C order, computed once: every method's target mask comes from it.
     private var predictionMask: [Int32]?
+    /// Finished maps on disk across runs (nil: no cache).
+    private let cache: AttributionCache?
+    /// Names the scan and the model in cache keys (e.g. the SHA-256 of their files).
+    private let sourceDigest: @Sendable () throws -> String
+    /// The key parts naming this scan and model; computed once on `digestQueue`, which starts on
+    /// it as soon as the provider exists, so the first look-up rarely waits.
+    private var identityResult: Result<[String], any Error>?
+    private let digestQueue = DispatchQueue(label: "agg2exp.cache-identity", qos: .userInitiated)
 
     /// - Parameters:
     ///   - preprocessed: the model input volume (intensities already windowed).
     ///   - methods: method kinds offered, in the order `m` cycles through them.
     public init(model: any ExplainableModel, classNames: [String], description: String, preprocessed: Volume,
                 methods: [AttributionMethodKind] = AttributionMethodKind.allCases,
-                options: AttributionOptions = AttributionOptions(), rule: TargetRule = .sum) {
+                options: AttributionOptions = AttributionOptions(), rule: TargetRule = .sum,
+                cache: AttributionCache? = nil, sourceDigest: @escaping @Sendable () throws -> String = { "" }) {
         self.model = model
+        self.cache = cache
+        self.sourceDigest = sourceDigest
         self.classNames = classNames
         modelDescription = description
         input = Tensor(volume: preprocessed)
@@ -34,16 +45,28 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
         self.methods = methods.map(\.rawValue)
         self.options = options
         self.rule = rule
+        if cache != nil { digestQueue.async { _ = self.identityOnQueue() } }
     }
 
     public func predict(progress: @escaping ProgressHandler, cancel: CancellationToken) throws -> LabelMap {
         LabelMap(grid: grid, labels: Self.niftiOrder(try mask(progress: progress, cancel: cancel), dims: grid.dims))
     }
 
+    /// The clean prediction in C order: from memory, else from the disk cache (stored as floats,
+    /// exact for labels below 2²⁴), else computed and stored.
     private func mask(progress: ProgressHandler?, cancel: CancellationToken) throws -> [Int32] {
         if let m = lock.withLock({ predictionMask }) { return m }
+        let key = cache == nil ? nil : AttributionCache.key(["agg2exp prediction v1"] + (try identity()))
+        if let cache, let key, case .hit(let entry) = cache.lookup(key, dims: input.shape) {
+            let m = entry.voxels.map { Int32($0) }
+            lock.withLock { predictionMask = m }
+            progress?(1)
+            return m
+        }
         let m = TargetFunction.argmax(try model.logits(input, progress: progress, cancel: cancel))
         lock.withLock { predictionMask = m }
+        // A prediction that cannot be cached is only recomputed next time.
+        if let cache, let key { try? cache.store(key, dims: input.shape, voxels: m.map { Float($0) }, details: []) }
         return m
     }
 
@@ -52,6 +75,23 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
         guard let kind = AttributionMethodKind(rawValue: method) else {
             throw AttributionError.invalidOption("unknown method '\(method)'")
         }
+        let key = cache == nil ? nil : try cacheKey(kind, target: target)
+        var notice: String?
+        if let cache, let key {
+            switch cache.lookup(key, dims: grid.dims) {
+            case .hit(let entry):
+                progress(1)
+                let name = target < classNames.count ? classNames[target] : "class \(target)"
+                return AttributionDisplay(map: Volume(grid: grid, voxels: entry.voxels),
+                                          details: entry.details + [("source", "cache \(cache.directory.path)")],
+                                          notice: "\(method) → \(name) from the cache (\(cache.directory.path))")
+            case .corrupt(let problem):
+                notice = "A cache entry was unusable (\(problem)); recomputed"
+            case .miss:
+                break
+            }
+        }
+        let started = Date()
         let hasMask = lock.withLock { predictionMask != nil }
         // Without a cached prediction the first tenth of the bar is the clean forward pass.
         let head: ProgressHandler = { f in progress(0.1 * f) }
@@ -66,7 +106,35 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
         details += optionDetails(kind)
         if let t = result.targetValue { details.append(("T(x)", String(format: "%.6g", t))) }
         if let d = result.completenessDelta { details.append(("completeness delta", String(format: "%.6g", d))) }
-        return AttributionDisplay(map: map, details: details)
+        details.append(("runtime", String(format: "%.2f s", Date().timeIntervalSince(started))))
+        if let cache, let key {
+            do {
+                try cache.store(key, dims: grid.dims, voxels: map.voxels, details: details)
+            } catch {
+                notice = "Not cached: \(error)"
+            }
+        }
+        return AttributionDisplay(map: map, details: details, notice: notice)
+    }
+
+    /// Key parts naming this scan and model: the caller's digest of their files and the model
+    /// grid the input lies on.
+    private func identity() throws -> [String] { try digestQueue.sync { identityOnQueue() }.get() }
+
+    private func identityOnQueue() -> Result<[String], any Error> {
+        if let known = identityResult { return known }
+        let affine = (0..<3).flatMap { r in (0..<4).map { c in String(format: "%.6f", grid.affine[r, c]) } }
+        let result = Result { ["source " + (try sourceDigest()), "grid \(grid.dims) " + affine.joined(separator: " ")] }
+        identityResult = result
+        return result
+    }
+
+    /// The cache key of (method, target): scan and model, the method with all attribution
+    /// options, and the target rule and class.
+    func cacheKey(_ kind: AttributionMethodKind, target: Int) throws -> String {
+        AttributionCache.key(["agg2exp attribution v1"] + (try identity())
+                                    + ["method \(kind.rawValue)", "options \(String(reflecting: options))",
+                                       "rule \(rule.rawValue)", "target \(target)"])
     }
 
     /// The options that `kind` actually uses, for the report's provenance.

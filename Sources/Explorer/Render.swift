@@ -185,6 +185,14 @@ extension Explorer {
     private func drawHints(into grid: inout CellGrid, rect: Rect) {
         let (fg, bg, _) = style(.hintsForeground, .hintsBackground)
         grid.fill(rect, with: Cell(" ", fg: fg, bg: bg))
+        if let prompt = state.prompt {
+            let (kf, kb, _) = style(.hintsKey, .hintsBackground)
+            let label = " Go to (i j k, or x y z mm): "
+            let x = rect.x + grid.put(label, x: rect.x, y: rect.y, fg: kf, bg: kb, attrs: .bold, maxWidth: rect.width)
+            let shown = capabilities.unicode ? prompt + "▏" : asciiOnly(prompt) + "_"
+            grid.put(shown, x: x, y: rect.y, fg: fg, bg: bg, maxWidth: max(0, rect.x + rect.width - x))
+            return
+        }
         if let message = state.message {
             let (mf, mb, _) = style(message.isError ? .error : .accent, .hintsBackground)
             let text = capabilities.unicode ? " " + message.text : asciiOnly(" " + message.text)

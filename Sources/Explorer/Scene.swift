@@ -117,15 +117,48 @@ public struct AttributionDisplay: Sendable {
     public var map: Volume
     /// Method options, seed, completeness delta… as ordered key/value pairs for the report.
     public var details: [(String, String)]
+    /// Where the map came from when that is news to the user (the on-disk cache, an imported file,
+    /// a damaged cache entry that was recomputed), shown once in the status line.
+    public var notice: String?
     public let maxAbs: Float
     /// |a| of every voxel, ascending: percentiles by binary search.
     public let sortedAbs: [Float]
 
-    public init(map: Volume, details: [(String, String)] = []) {
+    public init(map: Volume, details: [(String, String)] = [], notice: String? = nil) {
         self.map = map
         self.details = details
-        sortedAbs = map.voxels.map { Swift.abs($0.isFinite ? $0 : 0) }.sorted()
+        self.notice = notice
+        sortedAbs = Self.sortedMagnitudes(map.voxels)
         maxAbs = sortedAbs.last ?? 0
+    }
+
+    /// |v| of every value (non-finite as 0), ascending. Non-negative floats order like their bit
+    /// patterns, so an LSD radix sort on the bits (three 11-bit digits) does it in linear time:
+    /// several times faster than a comparison sort on a 1.4 M-voxel map, and a map is sorted every
+    /// time one is shown, including straight from the cache.
+    static func sortedMagnitudes(_ values: [Float]) -> [Float] {
+        let n = values.count
+        var keys = values.map { ($0.isFinite ? Swift.abs($0) : 0).bitPattern }
+        var spare = [UInt32](repeating: 0, count: n)
+        var counts = [Int](repeating: 0, count: 2049)
+        for shift: UInt32 in [0, 11, 22] {
+            keys.withUnsafeBufferPointer { src in
+                spare.withUnsafeMutableBufferPointer { dst in
+                    counts.withUnsafeMutableBufferPointer { c in
+                        for i in c.indices { c[i] = 0 }
+                        for k in src { c[Int((k >> shift) & 0x7FF) + 1] += 1 }
+                        for d in 1..<c.count { c[d] += c[d - 1] }
+                        for k in src {
+                            let d = Int((k >> shift) & 0x7FF)
+                            dst[c[d]] = k
+                            c[d] += 1
+                        }
+                    }
+                }
+            }
+            swap(&keys, &spare)
+        }
+        return keys.map { Float(bitPattern: $0) }
     }
 
     /// |a| at percentile `p` (0–100) of all voxels.

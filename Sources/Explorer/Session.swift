@@ -55,6 +55,9 @@ public final class ExplorerSession {
         case .export(let ansi):
             exportReport(ansi: ansi, date: Date())
             return .redraw
+        case .saveMap:
+            saveMap(date: Date())
+            return .redraw
         default:
             return reaction
         }
@@ -70,6 +73,28 @@ public final class ExplorerSession {
         }
     }
 
+    /// Writes the current attribution map as float32 NIfTI on the model grid into the export
+    /// directory, named `METHOD__TARGET__YYYYMMDD-HHMMSS.nii.gz` so `view --attributions` can open
+    /// it again, and reports the path (or the failure) in the status line.
+    public func saveMap(date: Date) {
+        guard let attribution = explorer.attribution else {
+            explorer.state.message = StatusMessage("No attribution map to save yet", isError: true)
+            return
+        }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        let safe = { (s: String) in String(s.map { $0.isLetter || $0.isNumber || "-_.".contains($0) ? $0 : "-" }) }
+        let name = "\(safe(explorer.method))__\(safe(explorer.targetName))__\(formatter.string(from: date)).nii.gz"
+        let url = exportDirectory.appendingPathComponent(name)
+        do {
+            try NIfTI.write(attribution.map, to: url.path)
+            explorer.state.message = StatusMessage("Map saved to \(url.path)")
+        } catch {
+            explorer.state.message = StatusMessage("Saving the map failed: \(error)", isError: true)
+        }
+    }
+
     /// Shows the cached attribution for the current (method, target) or starts computing it; the
     /// prediction comes first when there is no label map yet.
     public func refresh() {
@@ -80,6 +105,16 @@ public final class ExplorerSession {
             controller.cancelAttribution(otherThan: currentKey)
             explorer.attribution = cached
             rerank()
+        } else if !controller.provider.methods.contains(explorer.method) {
+            // An imported method: nothing to compute, only the maps that came with it.
+            controller.cancelAttribution(otherThan: currentKey)
+            explorer.attribution = nil
+            explorer.rows = []
+            let targets = controller.cachedTargets(method: explorer.method).map {
+                $0 < explorer.targetNames.count ? explorer.targetNames[$0] : "class \($0)"
+            }
+            explorer.state.message = StatusMessage("\(explorer.method) has no map for \(explorer.targetName) "
+                                                   + "(imported: \(targets.joined(separator: ", ")))", isError: true)
         } else {
             explorer.attribution = nil
             explorer.rows = []
@@ -119,8 +154,13 @@ public final class ExplorerSession {
             case .predicted(let map):
                 explorer.scene.setLabels(map, source: Scene.predictionSource)
                 refresh()
-            case .attributed(let key, _):
-                if key == currentKey { refresh() }
+            case .attributed(let key, let display):
+                if key == currentKey {
+                    refresh()
+                    if let notice = display.notice {
+                        explorer.state.message = StatusMessage(notice, isError: notice.hasPrefix("Not cached"))
+                    }
+                }
             case .failed(let job, let why):
                 explorer.state.message = StatusMessage("\(describe(job)) failed: \(why)", isError: true)
             case .cancelled(let job):

@@ -18,10 +18,17 @@ struct ScanOptions: ParsableArguments {
     @Option(name: .long, help: "Model directory (model.json + model.safetensors); default with the sample CT: the sample model.")
     var model: String?
 
+    @Option(name: .customLong("cache-mb"),
+            help: "Size cap of the attribution cache in MiB (0: no cache). Default: $AGG2EXP_CACHE_MB, else 1024.")
+    var cacheMB: Int?
+
     /// What the explorer and the report work on.
     struct Loaded {
         var scene: Scene
         var provider: ModelAnalysisProvider?
+        /// The scan's own grid, before it was moved onto the model grid.
+        var scanGrid: Grid
+        var preprocessing: PreprocessingConfig?
         /// Label → model class for a label map from a file, from the model's label_groups.json.
         var labelClasses: [Int32: Int] = [:]
     }
@@ -63,6 +70,7 @@ struct ScanOptions: ParsableArguments {
                                   + "(set AGG2EXP_SAMPLE_DATA to the SampleData directory)")
         }
         var ct = try NIfTI.readVolume(scanPath)
+        let scanGrid = ct.grid
         var modelDirectory = model
         if modelDirectory == nil && usingSample, let dir = SampleData.modelDirectory,
            FileManager.default.fileExists(atPath: dir + "/" + ModelDirectory.descriptionFile) {
@@ -84,9 +92,20 @@ struct ScanOptions: ParsableArguments {
             ct = oriented.grid.matches(input.grid) ? oriented
                 : oriented.resampled(toSpacing: segmentation.preprocessing.spacing)
             classNames = segmentation.classes
+            let cache: AttributionCache?
+            do {
+                cache = try AttributionCache.standard(environment: ProcessInfo.processInfo.environment, megabytes: cacheMB)
+            } catch {
+                throw ValidationError(error.message)
+            }
             provider = ModelAnalysisProvider(model: segmentation, classNames: classNames,
                                              description: "\(modelDirectory) (\(classNames.count) classes)",
-                                             preprocessed: input)
+                                             preprocessed: input, cache: cache, sourceDigest: {
+                                                 // The scan file's bytes, then the model's files.
+                                                 var hasher = SHA256()
+                                                 try hasher.update(fileAt: scanPath)
+                                                 return hasher.finalizeHex() + " " + (try segmentation.contentDigest())
+                                             })
         }
         var map: LabelMap?
         if let labelPath {
@@ -125,7 +144,8 @@ struct ScanOptions: ParsableArguments {
         let scene = Scene(scanPath: scanPath, ct: ct, labels: map, labelSource: labelPath.map { "file \($0)" } ?? "",
                           labelNames: names, labelColors: colors)
         let classes = map != nil ? try modelDirectory.map(Self.labelClasses) ?? [:] : [:]
-        return Loaded(scene: scene, provider: provider, labelClasses: classes)
+        return Loaded(scene: scene, provider: provider, scanGrid: scanGrid, preprocessing: preprocessing,
+                      labelClasses: classes)
     }
 }
 
@@ -167,6 +187,10 @@ struct ViewCommand: ParsableCommand {
     @Option(name: .customLong("global"), help: "Results CSV (official wide format) for global box plots.")
     var globalCSV: String?
 
+    @Option(name: .customLong("attributions"), parsing: .upToNextOption,
+            help: "Attribution maps made elsewhere: NIfTI files named METHOD__TARGET.nii[.gz], directories of them, or a JSON index (attributions.json); on the scan's or the model's grid.")
+    var attributions: [String] = []
+
     func run() throws {
         let themes = try loadThemes(first: theme)
         let loaded = try input.load()
@@ -175,7 +199,32 @@ struct ViewCommand: ParsableCommand {
             explorer.global = try GlobalResults.load(path: globalCSV)
             explorer.state.showGlobal = true
         }
-        let session = ExplorerSession(explorer: explorer, controller: loaded.provider.map(AnalysisController.init))
+        let controller = loaded.provider.map(AnalysisController.init)
+        if !attributions.isEmpty {
+            guard let controller, let preprocessing = loaded.preprocessing else {
+                throw ValidationError("--attributions needs a model (--model DIR) to name the targets of its maps")
+            }
+            let grids = AttributionImport.Grids(model: loaded.scene.ct.grid, scan: loaded.scanGrid,
+                                                orientation: preprocessing.orientation, spacing: preprocessing.spacing)
+            let maps: [ImportedMap]
+            do {
+                maps = try AttributionImport.load(attributions, classNames: explorer.classNames, grids: grids)
+            } catch {
+                throw DataError(error.message)
+            }
+            for map in maps {
+                controller.preload(AnalysisKey(method: map.method, target: map.target), map.display)
+                if !explorer.methods.contains(map.method) { explorer.methods.append(map.method) }
+            }
+            // Open on the first imported map.
+            if let first = maps.first {
+                explorer.state.methodIndex = explorer.methods.firstIndex(of: first.method) ?? 0
+                explorer.state.target = first.target
+                explorer.state.message = StatusMessage(maps.count == 1 ? first.display.notice ?? ""
+                    : "Opened \(maps.count) maps (\(first.method) → \(first.targetName) first; m and n browse them)")
+            }
+        }
+        let session = ExplorerSession(explorer: explorer, controller: controller)
         try TerminalApp.run(session: session, environment: ProcessInfo.processInfo.environment)
         // A job cancelled on quit may still be inside its current window (seconds of BLAS work);
         // the terminal is restored, so leave without running exit handlers under its feet.

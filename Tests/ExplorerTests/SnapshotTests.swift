@@ -84,8 +84,9 @@ final class SnapshotTests: XCTestCase {
         XCTAssertEqual(ex.state.helpPage, 1)
         assertSnapshot(ex.render())
         _ = ex.handle(.key(.char(" ")))
-        XCTAssertEqual(ex.state.helpPage, 2)
-        XCTAssertTrue(ex.render().textLines[1].contains("Keys 3/3"))
+        _ = ex.handle(.key(.char(" ")))
+        XCTAssertEqual(ex.state.helpPage, 3)
+        XCTAssertTrue(ex.render().textLines[1].contains("Keys 4/4"))
         _ = ex.handle(.key(.char(" ")))
         XCTAssertFalse(ex.state.helpVisible, "Space on the last page closes help")
     }

@@ -25,6 +25,8 @@ final class ReportCommandTests: XCTestCase {
         p.currentDirectoryURL = dir
         var env = ProcessInfo.processInfo.environment
         env["AGG2EXP_SAMPLE_DATA"] = Self.repoRoot.appendingPathComponent("SampleData").path
+        // Every run computes: the user's attribution cache is neither read nor filled.
+        env["AGG2EXP_CACHE_MB"] = "0"
         p.environment = env
         let out = Pipe(), err = Pipe()
         p.standardOutput = out

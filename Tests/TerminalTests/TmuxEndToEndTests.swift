@@ -90,7 +90,9 @@ final class TmuxEndToEndTests: XCTestCase {
 
     private func start(_ env: String, arguments: String = "", width: Int = 160, height: Int = 48) throws {
         let sample = Self.repoRoot.appendingPathComponent("SampleData").path
-        let command = "cd '\(workDir.path)' && env \(env) AGG2EXP_SAMPLE_DATA='\(sample)' '\(binary!)' \(arguments); "
+        // The attribution cache goes into the test's own directory unless the test names one.
+        let command = "cd '\(workDir.path)' && env XDG_CACHE_HOME='\(workDir.path)/cache' \(env) "
+            + "AGG2EXP_SAMPLE_DATA='\(sample)' '\(binary!)' \(arguments); "
             + "echo agg2exp-exit=$?; sleep 60"
         try tmux(["new-session", "-d", "-s", session, "-x", "\(width)", "-y", "\(height)", command])
     }
@@ -115,9 +117,9 @@ final class TmuxEndToEndTests: XCTestCase {
         try waitFor(5, "the lung window") { $0.contains("W/L 1500/-600 lung") }
         // Help overlay, generated from the key table, opens and closes.
         try tmux(["send-keys", "-t", session, "?"])
-        try waitFor(5, "the help overlay") { $0.contains("Keys (any key closes)") && $0.contains("export text report") }
+        try waitFor(5, "the help overlay") { $0.contains("Keys") && $0.contains("move crosshair left") }
         try tmux(["send-keys", "-t", session, "Escape"])
-        screen = try waitFor(5, "help to close") { !$0.contains("Keys (any key closes)") }
+        screen = try waitFor(5, "help to close") { !$0.contains("move crosshair left") }
         // Export writes a report into the working directory and names it in the status line.
         try tmux(["send-keys", "-t", session, "e"])
         screen = try waitFor(10, "the export message") { $0.contains("Report written to") }
@@ -177,9 +179,62 @@ final class TmuxEndToEndTests: XCTestCase {
         screen = try waitFor(10, "the cached gradient") { $0.contains("Target liver (1) · gradient") && $0.contains(" (p") }
         try tmux(["send-keys", "-t", session, "e"])
         try waitFor(10, "the export message") { $0.contains("Report written to") }
-        let files = try FileManager.default.contentsOfDirectory(atPath: workDir.path)
-        let report = try String(contentsOf: workDir.appendingPathComponent(files[0]), encoding: .utf8)
+        let files = try FileManager.default.contentsOfDirectory(atPath: workDir.path).filter { $0.hasPrefix("agg2exp-report") }
+        let report = try String(contentsOf: workDir.appendingPathComponent(try XCTUnwrap(files.first)), encoding: .utf8)
         XCTAssertTrue(report.contains("Ranking (gradient, target liver, abs, sorted by mass)"))
+        try tmux(["send-keys", "-t", session, "q"])
+        try waitFor(5, "a clean exit") { $0.contains("agg2exp-exit=0") }
+    }
+
+    private var tinyScan: String { Self.repoRoot.appendingPathComponent("Tests/TerminalTests/Fixtures/tiny_ct.nii.gz").path }
+    private var tinyModel: String { Self.repoRoot.appendingPathComponent("Tests/EngineTests/Fixtures/network/instance").path }
+
+    /// The first run computes the prediction and the gradient and stores both on disk; the second
+    /// run shows the map from the cache (its notice says so) without computing it again.
+    func testCacheReopensWithoutRecompute() throws {
+        try start("TERM=xterm-256color LANG=C.UTF-8", arguments: "view '\(tinyScan)' --model '\(tinyModel)'")
+        try waitFor(120, "the attribution") { $0.contains("Target liver (1) · gradient") && $0.contains(" (p") }
+        try tmux(["send-keys", "-t", session, "q"])
+        try waitFor(5, "a clean exit") { $0.contains("agg2exp-exit=0") }
+        let entries = workDir.appendingPathComponent("cache/agg2exp/attributions").path
+        let stored = try FileManager.default.contentsOfDirectory(atPath: entries).filter { $0.hasSuffix(".a2xc") }
+        XCTAssertEqual(stored.count, 2, "the prediction and the gradient map")
+        try tmux(["kill-session", "-t", session])
+
+        try start("TERM=xterm-256color LANG=C.UTF-8", arguments: "view '\(tinyScan)' --model '\(tinyModel)'")
+        let screen = try waitFor(20, "the cached map") {
+            $0.contains("gradient → liver from the cache") && $0.contains(" (p")
+        }
+        XCTAssertFalse(screen.contains("predicting"), "the prediction came from the cache too")
+        try tmux(["send-keys", "-t", session, "q"])
+        try waitFor(5, "a clean exit") { $0.contains("agg2exp-exit=0") }
+    }
+
+    /// `explain --out` writes a map under the file-name convention; `view --attributions` opens it
+    /// (with an empty cache, so nothing but the prediction is computed) and ranks what explain ranked.
+    func testAttributionsOpenAMapWrittenByExplain() throws {
+        let maps = workDir.appendingPathComponent("maps")
+        try FileManager.default.createDirectory(at: maps, withIntermediateDirectories: true)
+        let out = maps.appendingPathComponent("integrated-gradients__liver.nii.gz").path
+        let explain = try runAgg2Exp(["explain", tinyScan, "--model", tinyModel, "--target", "liver",
+                                      "--method", "integrated-gradients", "--steps", "4", "--out", out])
+        XCTAssertEqual(explain.status, 0, explain.stderr)
+        // explain's ranking: "  <segment> <mass> <mean> <voxels>" rows under the header, by mass.
+        let rows = explain.stdout.split(separator: "\n").drop { !$0.contains("segment") }.dropFirst()
+        let top = try XCTUnwrap(rows.first?.split(separator: " ").first.map(String.init))
+        try start("TERM=xterm-256color LANG=C.UTF-8",
+                  arguments: "view '\(tinyScan)' --model '\(tinyModel)' --attributions '\(maps.path)'")
+        let screen = try waitFor(120, "the imported map") {
+            $0.contains("integrated-gradients → liver (1)") && $0.contains(" (p")
+        }
+        XCTAssertTrue(screen.contains("Opened integrated-gradients → liver from"), screen)
+        let lines = screen.split(separator: "\n")
+        let header = try XCTUnwrap(lines.firstIndex { $0.contains("#   segment") })
+        XCTAssertTrue(lines[header + 1].contains(" \(top) "), "the sidebar's first row is explain's top segment \(top)")
+        let entries = (try? FileManager.default.contentsOfDirectory(
+            atPath: workDir.appendingPathComponent("cache/agg2exp/attributions").path)) ?? []
+        XCTAssertEqual(entries.filter { $0.hasSuffix(".a2xc") }.count, 1,
+                       "only the prediction was cached: the imported map was not recomputed")
         try tmux(["send-keys", "-t", session, "q"])
         try waitFor(5, "a clean exit") { $0.contains("agg2exp-exit=0") }
     }

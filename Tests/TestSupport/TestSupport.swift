@@ -210,6 +210,8 @@ public func agg2expExecutable() -> URL? {
 
 /// Runs the built `agg2exp` with `arguments`; returns exit status, stdout and stderr.
 /// A run that outlives `timeout` seconds is killed (and reported as a hang by the status).
+/// The attribution cache is off (AGG2EXP_CACHE_MB=0) unless `environment` says otherwise, so tests
+/// neither read nor fill the user's cache.
 public func runAgg2Exp(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 120) throws
     -> (status: Int32, stdout: String, stderr: String) {
     guard let exe = agg2expExecutable() else {
@@ -218,7 +220,8 @@ public func runAgg2Exp(_ arguments: [String], environment: [String: String] = [:
     let process = Process()
     process.executableURL = exe
     process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    process.environment = ProcessInfo.processInfo.environment.merging(["AGG2EXP_CACHE_MB": "0"]) { $1 }
+        .merging(environment) { $1 }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err

@@ -56,4 +56,7 @@ int64_t cnifti_peek(const char *path, void *buf, int64_t len);
 void cnifti_set_quiet(int quiet);
 /* Name of a DT_* code ("FLOAT32", "INT16", ...), or "UNKNOWN". */
 const char *cnifti_datatype_name(int datatype);
+/* zlib's CRC-32 of `count` bytes continuing from `crc` (0 to start): the checksum of cache entries,
+   from the zlib this library links anyway. */
+uint32_t cnifti_crc32(uint32_t crc, const void *bytes, size_t count);
 #endif

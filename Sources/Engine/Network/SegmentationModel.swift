@@ -24,6 +24,17 @@ public struct SegmentationModel: ExplainableModel {
         return SegmentationModel(directory: directory, definition: definition, network: network)
     }
 
+    /// SHA-256 over model.json and the weight file, streamed: names the model in cache keys, so
+    /// retrained weights or a changed configuration never reuse old attribution maps.
+    public func contentDigest() throws -> String {
+        var hasher = SHA256()
+        for name in [ModelDirectory.descriptionFile, definition.weightsFile] {
+            hasher.update(Data(name.utf8))
+            try hasher.update(fileAt: (directory as NSString).appendingPathComponent(name))
+        }
+        return hasher.finalizeHex()
+    }
+
     /// The scan in the model grid: reoriented to the model orientation, intensities windowed
     /// (MONAI ScaleIntensityRange), then resampled to the model spacing unless every axis is
     /// already within 1e-3 mm of it. The order is the MONAI pipeline's (Orientation,
