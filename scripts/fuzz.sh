@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-30}"
 shift || true
 harnesses=("$@")
-[ "${#harnesses[@]}" -gt 0 ] || harnesses=(nifti safetensors model-json results-csv label-table)
+[ "${#harnesses[@]}" -gt 0 ] || harnesses=(nifti safetensors model-json results-csv label-table pth)
 
 # lld links it (gold fails on the instrumented objects); Fuzz/lld-toolset.json passes -use-ld=lld.
 swift build -c release --product Fuzz --scratch-path .build/fuzz --toolset Fuzz/lld-toolset.json \

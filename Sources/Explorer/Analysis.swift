@@ -15,7 +15,7 @@ public protocol AnalysisProvider: Sendable {
     func predict(progress: @escaping ProgressHandler, cancel: CancellationToken) throws -> LabelMap
 
     /// The attribution map of `method` for class `target`, on the scan grid, with provenance details.
-    func attribute(method: String, target: Int, segments: LabelMap?,
+    func attribute(method: String, target: Int,
                    progress: @escaping ProgressHandler, cancel: CancellationToken) throws -> AttributionDisplay
 
     /// Mass and mean of processed attribution per segment (background included).
@@ -102,9 +102,8 @@ public final class AnalysisController: @unchecked Sendable {
         }
     }
 
-    /// Starts `job` unless it is already running (or cached). `segments` is the label map the
-    /// attribution targets are taken from.
-    public func start(_ job: Job, label: String, segments: LabelMap? = nil) {
+    /// Starts `job` unless it is already running (or cached).
+    public func start(_ job: Job, label: String) {
         let token = CancellationToken()
         let shouldRun: Bool = lock.withLock {
             if running?.job == job { return false }
@@ -125,7 +124,7 @@ public final class AnalysisController: @unchecked Sendable {
                 case .prediction:
                     event = .predicted(try provider.predict(progress: progress, cancel: token))
                 case .attribution(let key):
-                    let result = try provider.attribute(method: key.method, target: key.target, segments: segments,
+                    let result = try provider.attribute(method: key.method, target: key.target,
                                                         progress: progress, cancel: token)
                     try token.check()
                     event = .attributed(key, result)

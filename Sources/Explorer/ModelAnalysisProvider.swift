@@ -70,7 +70,7 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
         return m
     }
 
-    public func attribute(method: String, target: Int, segments: LabelMap?,
+    public func attribute(method: String, target: Int,
                           progress: @escaping ProgressHandler, cancel: CancellationToken) throws -> AttributionDisplay {
         guard let kind = AttributionMethodKind(rawValue: method) else {
             throw AttributionError.invalidOption("unknown method '\(method)'")

@@ -118,8 +118,7 @@ public final class ExplorerSession {
         } else {
             explorer.attribution = nil
             explorer.rows = []
-            controller.start(.attribution(currentKey), label: "\(explorer.method) → \(explorer.targetName)",
-                             segments: explorer.scene.labels)
+            controller.start(.attribution(currentKey), label: "\(explorer.method) → \(explorer.targetName)")
         }
         explorer.progress = controller.progress
     }

@@ -67,15 +67,6 @@ final class AggregationTests: XCTestCase {
         XCTAssertEqual(stats.mean, 1)
         XCTAssertEqual(stats.variance, 1.5) // population variance: (0 + 4 + 1 + 1) / 4
     }
-
-    func testClassSegmentMatrixRowsSumToOne() throws {
-        let s: [Int32] = [0, 1, 1, 2, 3, 3]
-        let maps: [(classIndex: Int32, map: [Float])] = [(1, [1, 2, 3, 4, 5, 6]), (3, [-1, 0, 0, 0, 1, 2])]
-        let m = try ClassSegmentMatrix(attributions: maps, segments: s, processing: .abs, labels: [0, 1, 2, 3], names: names)
-        XCTAssertEqual(m.classes, [1, 3])
-        for row in m.rows { XCTAssertEqual(row.reduce(0) { $0 + $1.mass! }, 1, accuracy: 1e-12) }
-        XCTAssertEqual(m.rows[1].map { $0.mass! }, [0.25, 0, 0, 0.75])
-    }
 }
 
 final class AggregationShardTests: XCTestCase {

@@ -139,17 +139,8 @@ final class KernelTests: XCTestCase {
             backward: { ChannelOps.softmaxBackward($0, softmax: ChannelOps.softmax($1)) })
     }
 
-    func testConcatSplitRoundTripAndReplicatePad() {
+    func testReplicatePadCopiesTheLastSliceAndColumn() {
         var rng = KernelRNG(seed: 3)
-        let a = rng.tensor([2, 2, 3, 2]), b = rng.tensor([3, 2, 3, 2])
-        let c = ChannelOps.concat([a, b])
-        XCTAssertEqual(c.shape, [5, 2, 3, 2])
-        XCTAssertEqual(Array(c.data[12..<24]), Array(a.data[12..<24]))
-        XCTAssertEqual(Array(c.data[24...]), b.data)
-        let parts = ChannelOps.split(c, channels: [2, 3])
-        XCTAssertEqual(parts[0], a)
-        XCTAssertEqual(parts[1], b)
-
         let x = rng.tensor([2, 2, 3, 2])
         let padded = ChannelOps.replicatePadEnd(x, to: [3, 3, 3])
         XCTAssertEqual(padded.shape, [2, 3, 3, 3])
@@ -165,9 +156,5 @@ final class KernelTests: XCTestCase {
             input: x, step: 1e-2, tolerance: KernelTolerance.finiteDifferenceLinear, "replicate pad",
             forward: { ChannelOps.replicatePadEnd($0, to: [3, 3, 3]) },
             backward: { g, x in ChannelOps.replicatePadEndBackward(g, inputShape: x.shape) })
-
-        let dropout = Dropout(probability: 0.3)
-        XCTAssertEqual(dropout.forward(x), x)
-        XCTAssertEqual(dropout.backwardInput(x), x)
     }
 }

@@ -78,6 +78,12 @@ final class PyTorchCheckpointTests: XCTestCase {
         XCTAssertTrue(message.contains("tensor 'w'") && message.contains("holds only 8"), message)
     }
 
+    /// A fuzzing find: an 8-byte length beyond Int trapped in the conversion instead of failing.
+    func testLengthFieldBeyondIntIsAnError() throws {
+        let message = try XCTUnwrap(problem(try fixture("huge_length.pth")))
+        XCTAssertTrue(message.contains("length field exceeds the pickle"), message)
+    }
+
     func testTruncatedAndCorruptArchives() throws {
         let original = try Data(contentsOf: URL(fileURLWithPath: try fixture("dtypes.pth")))
         let dir = try makeTemporaryDirectory(self)

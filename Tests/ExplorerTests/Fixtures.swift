@@ -85,7 +85,7 @@ final class FakeProvider: AnalysisProvider, @unchecked Sendable {
         return scene.labels!
     }
 
-    func attribute(method: String, target: Int, segments: LabelMap?, progress: @escaping ProgressHandler,
+    func attribute(method: String, target: Int, progress: @escaping ProgressHandler,
                    cancel: CancellationToken) throws -> AttributionDisplay {
         lock.withLock { calls.append(AnalysisKey(method: method, target: target)) }
         if blocking {

@@ -52,23 +52,23 @@ final class ModelAnalysisProviderTests: XCTestCase {
         let p = provider()
         XCTAssertEqual(p.methods, ["gradient", "input-x-gradient", "integrated-gradients"])
         let recorder = ProgressRecorder()
-        let g = try p.attribute(method: "gradient", target: 1, segments: nil,
+        let g = try p.attribute(method: "gradient", target: 1,
                                 progress: { recorder.record($0) }, cancel: CancellationToken())
         let fractions = recorder.values
         XCTAssertEqual(g.map.voxels, volume.voxels.map { $0 > 0.5 ? 1 : 0 })
         XCTAssertEqual(g.details.first?.0, "target rule")
         XCTAssertEqual(fractions.last, 1)
         XCTAssertEqual(fractions.first, 0.1, "the clean prediction takes the first tenth of the bar")
-        let ixg = try p.attribute(method: "input-x-gradient", target: 1, segments: nil, progress: { _ in },
+        let ixg = try p.attribute(method: "input-x-gradient", target: 1, progress: { _ in },
                                   cancel: CancellationToken())
         XCTAssertEqual(ixg.map.voxels, volume.voxels.map { $0 > 0.5 ? $0 : 0 })
-        let background = try p.attribute(method: "gradient", target: 0, segments: nil, progress: { _ in },
+        let background = try p.attribute(method: "gradient", target: 0, progress: { _ in },
                                          cancel: CancellationToken())
         XCTAssertEqual(background.maxAbs, 0)
     }
 
     func testIntegratedGradientsReportsItsOptions() throws {
-        let ig = try provider().attribute(method: "integrated-gradients", target: 1, segments: nil, progress: { _ in },
+        let ig = try provider().attribute(method: "integrated-gradients", target: 1, progress: { _ in },
                                           cancel: CancellationToken())
         let details = Dictionary(uniqueKeysWithValues: ig.details)
         XCTAssertEqual(details["steps"], "20")
@@ -81,7 +81,7 @@ final class ModelAnalysisProviderTests: XCTestCase {
     func testRankingIsAgg2ExpMassAndMean() throws {
         let p = provider()
         let segments = try p.predict(progress: { _ in }, cancel: CancellationToken())
-        let a = try p.attribute(method: "input-x-gradient", target: 1, segments: segments, progress: { _ in },
+        let a = try p.attribute(method: "input-x-gradient", target: 1, progress: { _ in },
                                 cancel: CancellationToken())
         let rows = p.rank(attribution: a.map, segments: segments, processing: .abs, names: [0: "background", 1: "bright"])
         XCTAssertEqual(rows.map(\.name), ["background", "bright"])
@@ -94,7 +94,7 @@ final class ModelAnalysisProviderTests: XCTestCase {
 
     func testUnknownMethodAndCancellationAreErrors() {
         let p = provider()
-        XCTAssertThrowsError(try p.attribute(method: "magic", target: 1, segments: nil, progress: { _ in },
+        XCTAssertThrowsError(try p.attribute(method: "magic", target: 1, progress: { _ in },
                                              cancel: CancellationToken()))
         let token = CancellationToken()
         token.cancel()

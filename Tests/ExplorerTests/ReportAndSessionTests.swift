@@ -198,7 +198,7 @@ final class SessionTests: XCTestCase {
         let scene = Fixtures.scene()
         let controller = AnalysisController(provider: FakeProvider(scene: scene, blocking: true))
         let gradient = AnalysisKey(method: "gradient", target: 1), ig = AnalysisKey(method: "integrated-gradients", target: 1)
-        controller.start(.attribution(ig), label: "integrated-gradients → liver", segments: scene.labels)
+        controller.start(.attribution(ig), label: "integrated-gradients → liver")
         let deadline = Date().addingTimeInterval(5)
         while controller.progress?.fraction != 0.5 && Date() < deadline { usleep(2000) }
         XCTAssertEqual(controller.progress?.label, "integrated-gradients → liver")

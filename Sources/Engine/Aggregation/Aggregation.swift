@@ -231,30 +231,3 @@ public enum Aggregation {
         return (mean, ss / Double(attribution.count))
     }
 }
-
-/// The local class × segment matrix E[c, s] = mass(c, s) for one scan (METHOD.md §1.5).
-public struct ClassSegmentMatrix: Sendable, Equatable {
-    /// Explained classes (rows).
-    public var classes: [Int32]
-    /// RoI labels (columns).
-    public var segments: [Int32]
-    /// rows[r][s]: scores of class `classes[r]` in segment `segments[s]`.
-    public var rows: [[SegmentScore]]
-
-    public init(classes: [Int32], segments: [Int32], rows: [[SegmentScore]]) {
-        self.classes = classes
-        self.segments = segments
-        self.rows = rows
-    }
-
-    /// Builds the matrix from one attribution map per explained class.
-    public init(attributions: [(classIndex: Int32, map: [Float])], segments labelMap: [Int32],
-                processing: AttributionProcessing, labels: [Int32], names: (Int32) -> String) throws {
-        var rows: [[SegmentScore]] = []
-        for (_, map) in attributions {
-            rows.append(try Aggregation.scores(attribution: map, segments: labelMap, processing: processing,
-                                               labels: labels, names: names))
-        }
-        self.init(classes: attributions.map(\.classIndex), segments: labels, rows: rows)
-    }
-}

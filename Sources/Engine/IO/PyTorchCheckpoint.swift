@@ -418,13 +418,13 @@ struct Unpickler {
                 stack.append(.float(d))
             case 0x58: stack.append(.string(try utf8(Int(try uint(4)))))  // BINUNICODE
             case 0x8C: stack.append(.string(try utf8(Int(try byte()))))   // SHORT_BINUNICODE
-            case 0x8D: stack.append(.string(try utf8(Int(try uint(8)))))  // BINUNICODE8
+            case 0x8D: stack.append(.string(try utf8(try length(8))))  // BINUNICODE8
             case 0x56: stack.append(.string(try line()))                // UNICODE (raw-unicode-escape, ASCII here)
             case 0x55: stack.append(.string(try latin1(Int(try byte()))))  // SHORT_BINSTRING
             case 0x54: stack.append(.string(try latin1(Int(try uint(4)))))  // BINSTRING
             case 0x43: stack.append(.bytes(try take(Int(try byte()))))  // SHORT_BINBYTES
             case 0x42: stack.append(.bytes(try take(Int(try uint(4)))))  // BINBYTES
-            case 0x8E: stack.append(.bytes(try take(Int(try uint(8)))))  // BINBYTES8
+            case 0x8E: stack.append(.bytes(try take(try length(8))))  // BINBYTES8
             case 0x29: stack.append(.tuple([]))                         // EMPTY_TUPLE
             case 0x85: let a = try pop(); stack.append(.tuple([a]))     // TUPLE1
             case 0x86: let b = try pop(), a = try pop(); stack.append(.tuple([a, b]))  // TUPLE2
@@ -628,6 +628,12 @@ struct Unpickler {
 
     private mutating func uint(_ n: Int) throws(PickleError) -> UInt64 {
         try take(n).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+    }
+
+    /// An 8-byte length field, refused when it does not fit in Int (it cannot fit in the file either).
+    private mutating func length(_ n: Int) throws(PickleError) -> Int {
+        guard let v = Int(exactly: try uint(n)) else { throw PickleError("length field exceeds the pickle") }
+        return v
     }
 
     private mutating func bigEndian(_ n: Int) throws(PickleError) -> UInt64 {

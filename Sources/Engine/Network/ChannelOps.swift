@@ -2,27 +2,6 @@ import Foundation
 
 /// Channel-wise tensor operations of the segmentation networks. All tensors are [C, D, H, W].
 public enum ChannelOps {
-    /// torch.cat(dim=channel): [C₁, …] + [C₂, …] → [C₁ + C₂, …]. Spatial sizes must agree.
-    public static func concat(_ parts: [Tensor]) -> Tensor {
-        precondition(!parts.isEmpty && parts.allSatisfy { Array($0.shape[1...]) == Array(parts[0].shape[1...]) },
-                     "concat needs equal spatial sizes")
-        var data: [Float] = []
-        data.reserveCapacity(parts.reduce(0) { $0 + $1.count })
-        for p in parts { data.append(contentsOf: p.data) }
-        return Tensor(shape: [parts.reduce(0) { $0 + $1.shape[0] }] + Array(parts[0].shape[1...]), data: data)
-    }
-
-    /// Backward of `concat`: splits the gradient back into the parts' channel counts.
-    public static func split(_ gradient: Tensor, channels: [Int]) -> [Tensor] {
-        precondition(channels.reduce(0, +) == gradient.shape[0], "split channel counts")
-        let plane = gradient.count / gradient.shape[0]
-        var start = 0
-        return channels.map { c in
-            defer { start += c * plane }
-            return Tensor(shape: [c] + Array(gradient.shape[1...]), data: Array(gradient.data[start..<(start + c * plane)]))
-        }
-    }
-
     /// Softmax over channels at every voxel: s_c = exp(z_c − max) / Σ_k exp(z_k − max).
     public static func softmax(_ logits: Tensor) -> Tensor {
         let channels = logits.shape[0], plane = logits.count / channels
@@ -118,12 +97,4 @@ public enum ChannelOps {
         }
         return dx
     }
-}
-
-/// Dropout at inference: the identity in both directions (PyTorch `Dropout.eval()`).
-public struct Dropout: Sendable {
-    public let probability: Double
-    public init(probability: Double) { self.probability = probability }
-    public func forward(_ x: Tensor) -> Tensor { x }
-    public func backwardInput(_ dy: Tensor) -> Tensor { dy }
 }

@@ -101,15 +101,20 @@ public enum AtomicFile {
     /// Ignores SIGXFSZ (so exceeding `ulimit -f` is an EFBIG error that the writers report and
     /// clean up after, instead of killing the process) and, on SIGINT or SIGTERM, removes every
     /// temporary file still being written and exits with 128 + the signal number.
+    ///
+    /// The notice goes to a duplicate of stderr taken now: the NIfTI writer mutes fd 2 while
+    /// libnifti writes, which is exactly when an interrupt finds a temporary file to remove.
     public static func installSignalCleanup() {
         signal(SIGXFSZ, SIG_IGN)
+        let notice = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3)
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler {
                 TemporaryFiles.shared.removeAll()
                 let name = sig == SIGINT ? "SIGINT" : "SIGTERM"
-                FileHandle.standardError.write(Data("\ninterrupted by \(name); temporary files removed\n".utf8))
+                let text = Array("\ninterrupted by \(name); temporary files removed\n".utf8)
+                _ = text.withUnsafeBytes { Foundation.write(notice >= 0 ? notice : STDERR_FILENO, $0.baseAddress, $0.count) }
                 _exit(128 + sig)
             }
             source.resume()

@@ -11,6 +11,7 @@
 * legacy.pth: the pre-1.6 non-zip format.
 * os_system.pth / builtins_eval.pth: zip checkpoints whose data.pkl calls os.system / builtins.eval.
 * short_storage.pth: a tensor of 12 elements whose storage file holds 8.
+* huge_length.pth: a pickle whose BINBYTES8 length does not fit in Int.
 * batch_model.pth: the weights of Fixtures/network/batch/model.safetensors as a DataParallel
   training checkpoint ({"state_dict": {"module.<key>": ...}, "epoch": ...}).
 """
@@ -27,6 +28,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def out(name):
     return os.path.join(HERE, name)
+
+
+def write_huge_length():
+    """huge_length.pth: a BINBYTES8 whose 8-byte length, 0xFFFFFFFFFFFF0000, exceeds Int (a fuzzing find)."""
+    payload = b"\x80\x02\x8e" + (0xFFFFFFFFFFFF0000).to_bytes(8, "little") + b"."
+    with zipfile.ZipFile(out("huge_length.pth"), "w") as z:
+        z.writestr(zipfile.ZipInfo("archive/data.pkl", date_time=(2020, 1, 1, 0, 0, 0)), payload)
 
 
 def main():
@@ -83,6 +91,8 @@ def main():
             z.writestr("archive/data.pkl", payload)
             z.writestr("archive/byteorder", "little")
             z.writestr("archive/version", "3\n")
+
+    write_huge_length()
 
     torch.save({"w": torch.arange(12, dtype=torch.float32)}, out("full_storage.tmp"))
     with zipfile.ZipFile(out("full_storage.tmp")) as src, zipfile.ZipFile(out("short_storage.pth"), "w") as dst:
