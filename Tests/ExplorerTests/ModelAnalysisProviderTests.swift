@@ -139,7 +139,7 @@ final class AttributionDiskCacheTests: XCTestCase {
     }
 
     private func attribute(_ p: ModelAnalysisProvider, _ method: String = "integrated-gradients") throws -> AttributionDisplay {
-        try p.attribute(method: method, target: 1, segments: nil, progress: { _ in }, cancel: CancellationToken())
+        try p.attribute(method: method, target: 1, progress: { _ in }, cancel: CancellationToken())
     }
 
     /// A second run (a fresh provider, as after restarting) reads the map and the prediction from
