@@ -1,0 +1,220 @@
+import Foundation
+
+/// nnU-Net v2's default resampling (`nnunetv2.preprocessing.resampling.default_resampling`,
+/// 2.8.1): `compute_new_shape`, `determine_do_sep_z_and_axis` and `resample_data_or_seg` with
+/// `is_seg=False`, as `resample_data_or_seg_to_shape` calls them for the network input
+/// (`resampling_fn_data_kwargs`) and for the logits on the way back
+/// (`resampling_fn_probabilities_kwargs`).
+///
+/// Each channel is resampled in float64 and stored in the caller's type, as nnU-Net casts to
+/// `float` and writes into an array of the input's dtype:
+/// - without separate z, skimage `resize(order, mode="edge", anti_aliasing=False)`: that is
+///   `scipy.ndimage.zoom(grid_mode=True, mode="nearest")` — sample o of n is read at
+///   (o + ½)·in/n − ½; order 3 pads 12 edge values (`_prepad_for_spline_filter`) and applies the
+///   cubic B-spline prefilter (`apply_filter`, reflect initialisation) — then clipped to the
+///   channel's range (`_clip_warp_output`);
+/// - with separate z, the same `resize` per slice across the low-resolution axis (each slice
+///   clipped to its own range), then `map_coordinates(order=order_z, mode="nearest")` along that
+///   axis, unclipped.
+///
+/// The B-spline interpolation is separable, so it runs one axis at a time; this equals scipy's
+/// tensor-product evaluation up to float64 rounding.
+public struct NNUNetResampling: Sendable, Equatable {
+    /// Spline order of `resize` (in-plane order when z is resampled separately): 0, 1 or 3.
+    public var order: Int
+    /// Spline order along the separate low-resolution axis: 0, 1 or 3.
+    public var orderZ: Int
+    /// `force_separate_z`: nil decides from the spacings' anisotropy.
+    public var forceSeparateZ: Bool?
+    /// `separate_z_anisotropy_threshold` (nnU-Net's `ANISO_THRESHOLD`, 3, by default).
+    public var anisotropyThreshold = 3.0
+    public static let supportedOrders = [0, 1, 3]
+
+    public init(order: Int, orderZ: Int = 0, forceSeparateZ: Bool? = nil) {
+        precondition(Self.supportedOrders.contains(order) && Self.supportedOrders.contains(orderZ),
+                     "unsupported spline order")
+        (self.order, self.orderZ, self.forceSeparateZ) = (order, orderZ, forceSeparateZ)
+    }
+
+    /// `compute_new_shape`: round(old spacing / new spacing · size), Python's half-to-even round.
+    public static func newShape(_ shape: [Int], from old: [Double], to new: [Double]) -> [Int] {
+        (0..<shape.count).map { Int((old[$0] / new[$0] * Double(shape[$0])).rounded(.toNearestOrEven)) }
+    }
+
+    /// `determine_do_sep_z_and_axis`: the axis resampled separately, or nil. With
+    /// `force_separate_z` unset, the current spacing is checked first, then the new one; the
+    /// axis is the one with the largest spacing, and none when two or three axes share it.
+    public func separateAxis(current: [Double], new: [Double]) -> Int? {
+        func anisotropic(_ s: [Double]) -> Bool { s.max()! / s.min()! > anisotropyThreshold }
+        func lowResolutionAxis(_ s: [Double]) -> Int? {
+            let largest = s.max()!
+            let axes = s.indices.filter { largest / s[$0] == 1 }
+            return axes.count == 1 ? axes[0] : nil
+        }
+        switch forceSeparateZ {
+        case false?: return nil
+        case true?: return lowResolutionAxis(current)
+        case nil:
+            if anisotropic(current) { return lowResolutionAxis(current) }
+            if anisotropic(new) { return lowResolutionAxis(new) }
+            return nil
+        }
+    }
+
+    /// `resample_data_or_seg_to_shape(data, newShape, current, new, is_seg=False, …)` of a
+    /// [channels, shape] C-order array. Returns the input unchanged when the shapes agree.
+    public func resample<T: BinaryFloatingPoint & Sendable>(_ data: [T], channels: Int, shape: [Int], to newShape: [Int],
+                                                            current: [Double], new: [Double]) -> [T] {
+        precondition(data.count == channels * shape.reduce(1, *), "data and shape disagree")
+        guard shape != newShape else { return data }
+        let axis = separateAxis(current: current, new: new)
+        let n = shape.reduce(1, *)
+        var out: [T] = []
+        out.reserveCapacity(channels * newShape.reduce(1, *))
+        for c in 0..<channels {
+            let channel = data[(c * n)..<((c + 1) * n)].map { Double($0) }
+            let resampled: [Double]
+            if let axis {
+                resampled = separateZ(channel, shape: shape, to: newShape, axis: axis)
+            } else {
+                var (values, size) = (channel, shape)
+                for a in 0..<3 where size[a] != newShape[a] {
+                    (values, size) = Self.resample(values, shape: size, axis: a, to: newShape[a], order: order)
+                }
+                resampled = Self.clip(values, toRangeOf: channel)
+            }
+            out.append(contentsOf: resampled.map { T($0) })
+        }
+        return out
+    }
+
+    /// In-plane `resize` slice by slice across `axis`, then `map_coordinates` along it.
+    private func separateZ(_ x: [Double], shape: [Int], to newShape: [Int], axis: Int) -> [Double] {
+        let plane = (0..<3).filter { $0 != axis }
+        // Move `axis` first so that each slice is contiguous.
+        let axes = [axis] + plane
+        var slices = NNUNetPipeline.permute(x, shape: shape, order: axes)
+        let (inPlane, outPlane) = (plane.map { shape[$0] }, plane.map { newShape[$0] })
+        let (inCount, outCount) = (inPlane.reduce(1, *), outPlane.reduce(1, *))
+        if inPlane != outPlane {
+            var resized = [Double](repeating: 0, count: shape[axis] * outCount)
+            resized.withUnsafeMutableBufferPointer { dst in
+                let d = SharedPointer(dst.baseAddress!)
+                slices.withUnsafeBufferPointer { src in
+                    let s = SharedPointer(UnsafeMutablePointer(mutating: src.baseAddress!))
+                    Parallel.forEach(shape[axis]) { z in
+                        let slice = Array(UnsafeBufferPointer(start: s + z * inCount, count: inCount))
+                        var (values, size) = (slice, [1] + inPlane)
+                        for a in 1..<3 where size[a] != outPlane[a - 1] {
+                            (values, size) = Self.resample(values, shape: size, axis: a, to: outPlane[a - 1], order: order)
+                        }
+                        let clipped = Self.clip(values, toRangeOf: slice)
+                        for i in 0..<outCount { d[z * outCount + i] = clipped[i] }
+                    }
+                }
+            }
+            slices = resized
+        }
+        var size = [shape[axis]] + outPlane
+        if shape[axis] != newShape[axis] {
+            (slices, size) = Self.resample(slices, shape: size, axis: 0, to: newShape[axis], order: orderZ)
+        }
+        // Back to the original axis order.
+        let back = (0..<3).map { axes.firstIndex(of: $0)! }
+        return NNUNetPipeline.permute(slices, shape: size, order: back)
+    }
+
+    private static func clip(_ values: [Double], toRangeOf input: [Double]) -> [Double] {
+        guard let lo = input.min(), let hi = input.max() else { return values }
+        return values.map { min(max($0, lo), hi) }
+    }
+
+    /// Padding of scipy's spline prefilter for mode "nearest" (`_prepad_for_spline_filter`).
+    static let splinePadding = 12
+    /// The cubic B-spline pole √3 − 2.
+    static let cubicPole = -0.267949192431122706472553658494127633
+
+    /// Where output sample o of `count` reads along an input axis of `size`: the first tap
+    /// (an index into the line, padded for order 3) and the order + 1 weights, as scipy's
+    /// `zoom_shift` (grid mode) and `get_spline_interpolation_weights` compute them.
+    static func taps(size: Int, count: Int, order: Int) -> [(start: Int, weights: [Double])] {
+        let zoom = Double(size) / Double(count)
+        let pad = order == 3 ? splinePadding : 0
+        let length = size + 2 * pad
+        return (0..<count).map { o in
+            let cc = (Double(o) + 0.5) * zoom - 0.5 + Double(pad)
+            switch order {
+            case 0:
+                return (min(max(Int((cc + 0.5).rounded(.down)), 0), length - 1), [1])
+            case 1:
+                let start = Int(cc.rounded(.down))
+                let w0 = 1 - (cc - cc.rounded(.down))
+                return (start, [w0, 1 - w0])
+            default:
+                let y = cc - cc.rounded(.down), z = 1 - y
+                let w1 = (y * y * (y - 2) * 3 + 4) / 6
+                let w2 = (z * z * (z - 2) * 3 + 4) / 6
+                let w0 = z * z * z / 6
+                return (Int(cc.rounded(.down)) - 1, [w0, w1, w2, 1 - w0 - w1 - w2])
+            }
+        }
+    }
+
+    /// scipy's `apply_filter` for order 3 with mode "nearest" (reflect initialisation), in place.
+    static func prefilter(_ c: inout [Double]) {
+        let n = c.count, z = cubicPole
+        let gain = (1 - z) * (1 - 1 / z)
+        for i in 0..<n { c[i] *= gain }
+        var zi = z
+        let zn = pow(z, Double(n)), c0 = c[0]
+        c[0] = c[0] + zn * c[n - 1]
+        for i in 1..<n {
+            c[0] += zi * (c[i] + zn * c[n - 1 - i])
+            zi *= z
+        }
+        c[0] *= z / (1 - zn * zn)
+        c[0] += c0
+        for i in 1..<n { c[i] += z * c[i - 1] }
+        c[n - 1] *= z / (z - 1)
+        for i in stride(from: n - 2, through: 0, by: -1) { c[i] = z * (c[i + 1] - c[i]) }
+    }
+
+    /// One axis of a C-order 3-D array resampled to `count` samples with the spline `order`
+    /// (nearest-edge boundary), lines in parallel.
+    static func resample(_ x: [Double], shape: [Int], axis: Int, to count: Int, order: Int) -> ([Double], [Int]) {
+        let size = shape[axis]
+        var outShape = shape
+        outShape[axis] = count
+        let stride = shape[(axis + 1)...].reduce(1, *)
+        let outer = shape[..<axis].reduce(1, *)
+        let taps = taps(size: size, count: count, order: order)
+        let pad = order == 3 ? splinePadding : 0
+        var out = [Double](repeating: 0, count: outShape.reduce(1, *))
+        out.withUnsafeMutableBufferPointer { dst in
+            let d = SharedPointer(dst.baseAddress!)
+            x.withUnsafeBufferPointer { src in
+                let s = SharedPointer(UnsafeMutablePointer(mutating: src.baseAddress!))
+                Parallel.forEachBlock(outer * stride) { lines in
+                    var line = [Double](repeating: 0, count: size + 2 * pad)
+                    for l in lines {
+                        let (o, inner) = (l / stride, l % stride)
+                        let base = o * size * stride + inner
+                        for i in 0..<(size + 2 * pad) {
+                            line[i] = s[base + min(max(i - pad, 0), size - 1) * stride]
+                        }
+                        if order == 3 { prefilter(&line) }
+                        let outBase = o * count * stride + inner
+                        for (k, tap) in taps.enumerated() {
+                            var value = 0.0
+                            for (t, w) in tap.weights.enumerated() {
+                                value += line[min(max(tap.start + t, 0), line.count - 1)] * w
+                            }
+                            d[outBase + k * stride] = value
+                        }
+                    }
+                }
+            }
+        }
+        return (out, outShape)
+    }
+}
