@@ -63,44 +63,4 @@ extension NNUNetSegmentTests {
         let bad = try runAgg2Exp(["segment", scan, "--model", ctFolder, "--pipeline", "monai", "--out", out + "2"])
         XCTAssertEqual(bad.status, 64, bad.stderr)
     }
-
-    /// A 1.5 mm CT that nnU-Net resamples to the plans' 2.0 mm (make_resampling_fixtures.py):
-    /// `segment` writes nnUNetPredictor's label map on the scan's grid, `--grid model` the argmax
-    /// on the resampled network grid; `explain --out` brings the map back with order 1, as nnU-Net
-    /// brings back its logits.
-    func testSegmentAndExplainOnAScanThatNNUNetResamples() throws {
-        let dir = try makeTemporaryDirectory(self)
-        let scan = fixtures.appendingPathComponent("resample_ct.nii.gz").path
-        let folder = fixtures.appendingPathComponent("resample_iso/nnUNetTrainer__nnUNetPlans__3d_fullres").path
-        let result = try runAgg2Exp(["segment", scan, "--model", folder, "--out", dir + "/seg.nii.gz"])
-        XCTAssertEqual(result.status, 0, result.stderr)
-        let written = try NIfTI.readLabelMap(dir + "/seg.nii.gz")
-        let reference = try NIfTI.readLabelMap(fixtures.appendingPathComponent("resample_iso_predicted.nii.gz").path)
-        XCTAssertEqual(written.grid.dims, reference.grid.dims)
-        let agree = Double(zip(written.labels, reference.labels).filter { $0 == $1 }.count) / Double(written.labels.count)
-        XCTAssertGreaterThanOrEqual(agree, 0.995)
-
-        let pipeline = try NNUNetFolder(path: folder).pipeline()
-        let volume = try NIfTI.readVolume(scan)
-        let input = try pipeline.prepare(volume, scanPath: scan)
-        let onModel = try runAgg2Exp(["segment", scan, "--model", folder, "--grid", "model", "--out", dir + "/net.nii.gz"])
-        XCTAssertEqual(onModel.status, 0, onModel.stderr)
-        let network = try NIfTI.readLabelMap(dir + "/net.nii.gz")
-        XCTAssertEqual(network.grid.dims, input.grid.dims)
-        assertAffineClose(network.grid.affine, input.grid.affine, tol: 1e-4)
-        let labels = try pipeline.networkLabels(input)
-        XCTAssertEqual(Tensor(shape: input.tensor.shape, data: labels.map(Float.init)).volume(channel: 0, grid: input.grid)
-            .voxels.map { Int32($0) }, network.labels)
-
-        let explained = try runAgg2Exp(["explain", scan, "--model", folder, "--target", "soft", "--method", "gradient",
-                                        "--out", dir + "/grad.nii.gz"])
-        XCTAssertEqual(explained.status, 0, explained.stderr)
-        let model = NNUNetModel(pipeline: pipeline)
-        let gradient = try model.targetGradient(input.tensor, target: SegmentTarget(classIndex: 1, mask: labels),
-                                                progress: nil, cancel: nil)
-        let map = try NIfTI.readVolume(dir + "/grad.nii.gz")
-        XCTAssertEqual(map.grid.dims, volume.grid.dims)
-        XCTAssertEqual(maxAbsDifference(map.voxels, input.onScanGrid(gradient.data).voxels), 0)
-        XCTAssertTrue(map.voxels.contains { $0 != 0 })
-    }
 }
