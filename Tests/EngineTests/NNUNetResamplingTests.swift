@@ -121,6 +121,30 @@ final class NNUNetResamplingTests: XCTestCase {
         for a in 0..<3 { XCTAssertEqual(first[a], want[a], accuracy: 1e-9) }
     }
 
+    /// A label map on the scan's grid reaches the resampled network grid by nearest neighbour:
+    /// each network voxel takes the scan voxel whose centre is within half a scan voxel of its own.
+    func testScanLabelsReachTheResampledGridByNearestNeighbour() throws {
+        let scanPath = try fixture("resample_ct.nii.gz")
+        let scan = try NIfTI.readVolume(scanPath)
+        let pipeline = try NNUNetFolder(path: try fixture("resample_aniso/nnUNetTrainer__nnUNetPlans__3d_fullres")).pipeline()
+        let input = try pipeline.prepare(scan, scanPath: scanPath)
+        let ids = LabelMap(grid: scan.grid, labels: (0..<scan.grid.voxelCount).map { Int32($0) })
+        let moved = input.fromScanGrid(ids)
+        XCTAssertEqual(moved.count, input.tensor.count)
+        let (grid, dims) = (input.grid, scan.grid.dims)
+        let shape = input.shape
+        for (n, id) in moved.enumerated() where n % 7 == 0 {
+            let (a, b, c) = (n / (shape[1] * shape[2]), (n / shape[2]) % shape[1], n % shape[2])
+            let v = Int(id)
+            let (i, j, k) = (v % dims[0], (v / dims[0]) % dims[1], v / (dims[0] * dims[1]))
+            let world = grid.world(Double(a), Double(b), Double(c))
+            let voxel = try XCTUnwrap(scan.grid.affine.inverse).apply(world)
+            for (x, index) in [(voxel.x, i), (voxel.y, j), (voxel.z, k)] {
+                XCTAssertLessThanOrEqual(abs(x - Double(index)), 0.5 + 1e-9, "network voxel \([a, b, c])")
+            }
+        }
+    }
+
     /// A configuration whose resampling is not nnU-Net's default refuses scans that need it,
     /// naming plans.json, and still runs scans that do not.
     func testUnsupportedResamplingFunctionIsRefusedWhenNeeded() throws {

@@ -76,8 +76,8 @@ public struct NNUNetInput: Sendable {
                                         current: r.networkSpacing, new: r.croppedSpacing)
     }
 
-    /// Labels between the network grid and the cropped grid by nearest neighbour (skimage
-    /// order 0, no separate z).
+    /// Labels from the cropped grid to the network grid by nearest neighbour (skimage order 0,
+    /// no separate z).
     private func nearest(_ labels: [Int32], from: [Int], to: [Int]) -> [Int32] {
         guard from != to else { return labels }
         let moved = NNUNetResampling(order: 0, orderZ: 0, forceSeparateZ: false)
@@ -114,13 +114,6 @@ public struct NNUNetInput: Sendable {
         let onSource = Volume(grid: source, voxels: toSource(toCropped(values), fill: 0))
         guard let scan else { return onSource }
         return TotalSegmentator.restore(onSource, to: scan)
-    }
-
-    /// Labels on the network grid as a label map on the scan's own grid, by nearest neighbour
-    /// where nnU-Net resampled. (nnU-Net's own label map comes from its logits:
-    /// `NNUNetPipeline.sourceLabels`.)
-    public func onScanGrid(_ labels: [Int32]) -> LabelMap {
-        labelMapOnScan(toSource(nearest(labels, from: shape, to: croppedShape), fill: 0))
     }
 
     /// Labels on `source` (NIfTI order) as a label map on the scan's own grid: in

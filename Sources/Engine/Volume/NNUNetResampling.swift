@@ -17,8 +17,8 @@ import Foundation
 ///   clipped to its own range), then `map_coordinates(order=order_z, mode="nearest")` along that
 ///   axis, unclipped.
 ///
-/// The B-spline interpolation is separable, so it runs one axis at a time; this equals scipy's
-/// tensor-product evaluation up to float64 rounding.
+/// The B-spline interpolation is separable, so it runs one axis at a time (the most shrinking
+/// first); this equals scipy's tensor-product evaluation up to float64 rounding.
 public struct NNUNetResampling: Sendable, Equatable {
     /// Spline order of `resize` (in-plane order when z is resampled separately): 0, 1 or 3.
     public var order: Int
@@ -63,27 +63,39 @@ public struct NNUNetResampling: Sendable, Equatable {
 
     /// `resample_data_or_seg_to_shape(data, newShape, current, new, is_seg=False, …)` of a
     /// [channels, shape] C-order array. Returns the input unchanged when the shapes agree.
-    public func resample<T: BinaryFloatingPoint & Sendable>(_ data: [T], channels: Int, shape: [Int], to newShape: [Int],
-                                                            current: [Double], new: [Double]) -> [T] {
+    public func resample(_ data: [Float], channels: Int, shape: [Int], to newShape: [Int],
+                         current: [Double], new: [Double]) -> [Float] {
+        resampleChannels(data, channels: channels, shape: shape, to: newShape, current: current, new: new)
+    }
+
+    /// The same for float16 data (nnU-Net's logits), stored back in float16 as nnU-Net stores them.
+    public func resample(_ data: [Float16], channels: Int, shape: [Int], to newShape: [Int],
+                         current: [Double], new: [Double]) -> [Float16] {
+        resampleChannels(data, channels: channels, shape: shape, to: newShape, current: current, new: new)
+    }
+
+    private func resampleChannels<T: BinaryFloatingPoint>(_ data: [T], channels: Int, shape: [Int], to newShape: [Int],
+                                                          current: [Double], new: [Double]) -> [T] {
         precondition(data.count == channels * shape.reduce(1, *), "data and shape disagree")
         guard shape != newShape else { return data }
         let axis = separateAxis(current: current, new: new)
         let n = shape.reduce(1, *)
-        var out: [T] = []
-        out.reserveCapacity(channels * newShape.reduce(1, *))
+        var out = [T](repeating: 0, count: channels * newShape.reduce(1, *))
         for c in 0..<channels {
-            let channel = data[(c * n)..<((c + 1) * n)].map { Double($0) }
+            var channel = [Double](repeating: 0, count: n)
+            for i in 0..<n { channel[i] = Double(data[c * n + i]) }
             let resampled: [Double]
             if let axis {
                 resampled = separateZ(channel, shape: shape, to: newShape, axis: axis)
             } else {
                 var (values, size) = (channel, shape)
-                for a in 0..<3 where size[a] != newShape[a] {
+                for a in Self.passOrder(from: shape, to: newShape) {
                     (values, size) = Self.resample(values, shape: size, axis: a, to: newShape[a], order: order)
                 }
                 resampled = Self.clip(values, toRangeOf: channel)
             }
-            out.append(contentsOf: resampled.map { T($0) })
+            let base = c * resampled.count
+            for i in resampled.indices { out[base + i] = T(resampled[i]) }
         }
         return out
     }
@@ -105,8 +117,8 @@ public struct NNUNetResampling: Sendable, Equatable {
                     Parallel.forEach(shape[axis]) { z in
                         let slice = Array(UnsafeBufferPointer(start: s + z * inCount, count: inCount))
                         var (values, size) = (slice, [1] + inPlane)
-                        for a in 1..<3 where size[a] != outPlane[a - 1] {
-                            (values, size) = Self.resample(values, shape: size, axis: a, to: outPlane[a - 1], order: order)
+                        for a in Self.passOrder(from: inPlane, to: outPlane) {
+                            (values, size) = Self.resample(values, shape: size, axis: a + 1, to: outPlane[a], order: order)
                         }
                         let clipped = Self.clip(values, toRangeOf: slice)
                         for i in 0..<outCount { d[z * outCount + i] = clipped[i] }
@@ -124,6 +136,12 @@ public struct NNUNetResampling: Sendable, Equatable {
         return NNUNetPipeline.permute(slices, shape: size, order: back)
     }
 
+    /// The axes whose size changes, the most shrinking first, so that later passes see fewer samples.
+    static func passOrder(from shape: [Int], to newShape: [Int]) -> [Int] {
+        shape.indices.filter { shape[$0] != newShape[$0] }
+            .sorted { Double(newShape[$0]) / Double(shape[$0]) < Double(newShape[$1]) / Double(shape[$1]) }
+    }
+
     private static func clip(_ values: [Double], toRangeOf input: [Double]) -> [Double] {
         guard let lo = input.min(), let hi = input.max() else { return values }
         return values.map { min(max($0, lo), hi) }
@@ -134,82 +152,97 @@ public struct NNUNetResampling: Sendable, Equatable {
     /// The cubic B-spline pole √3 − 2.
     static let cubicPole = -0.267949192431122706472553658494127633
 
-    /// Where output sample o of `count` reads along an input axis of `size`: the first tap
-    /// (an index into the line, padded for order 3) and the order + 1 weights, as scipy's
-    /// `zoom_shift` (grid mode) and `get_spline_interpolation_weights` compute them.
-    static func taps(size: Int, count: Int, order: Int) -> [(start: Int, weights: [Double])] {
+    /// Where the output samples of `count` read along an input axis of `size`: per sample the
+    /// first tap (an index into the line, padded for order 3) and order + 1 weights, flat, as
+    /// scipy's `zoom_shift` (grid mode) and `get_spline_interpolation_weights` compute them.
+    static func taps(size: Int, count: Int, order: Int) -> (starts: [Int], weights: [Double]) {
         let zoom = Double(size) / Double(count)
         let pad = order == 3 ? splinePadding : 0
         let length = size + 2 * pad
-        return (0..<count).map { o in
+        var starts: [Int] = [], weights: [Double] = []
+        for o in 0..<count {
             let cc = (Double(o) + 0.5) * zoom - 0.5 + Double(pad)
             switch order {
             case 0:
-                return (min(max(Int((cc + 0.5).rounded(.down)), 0), length - 1), [1])
+                starts.append(min(max(Int((cc + 0.5).rounded(.down)), 0), length - 1))
+                weights.append(1)
             case 1:
-                let start = Int(cc.rounded(.down))
+                starts.append(Int(cc.rounded(.down)))
                 let w0 = 1 - (cc - cc.rounded(.down))
-                return (start, [w0, 1 - w0])
+                weights += [w0, 1 - w0]
             default:
                 let y = cc - cc.rounded(.down), z = 1 - y
                 let w1 = (y * y * (y - 2) * 3 + 4) / 6
                 let w2 = (z * z * (z - 2) * 3 + 4) / 6
                 let w0 = z * z * z / 6
-                return (Int(cc.rounded(.down)) - 1, [w0, w1, w2, 1 - w0 - w1 - w2])
+                starts.append(Int(cc.rounded(.down)) - 1)
+                weights += [w0, w1, w2, 1 - w0 - w1 - w2]
             }
         }
+        return (starts, weights)
     }
 
-    /// scipy's `apply_filter` for order 3 with mode "nearest" (reflect initialisation), in place.
-    static func prefilter(_ c: inout [Double]) {
-        let n = c.count, z = cubicPole
+    /// scipy's `apply_filter` for order 3 with mode "nearest" (reflect initialisation), in place,
+    /// on `width` interleaved lines of length n: c[i·width + l] is sample i of line l.
+    static func prefilter(_ c: UnsafeMutablePointer<Double>, length n: Int, width: Int) {
+        let z = cubicPole
         let gain = (1 - z) * (1 - 1 / z)
-        for i in 0..<n { c[i] *= gain }
-        var zi = z
-        let zn = pow(z, Double(n)), c0 = c[0]
-        c[0] = c[0] + zn * c[n - 1]
-        for i in 1..<n {
-            c[0] += zi * (c[i] + zn * c[n - 1 - i])
-            zi *= z
+        for i in 0..<(n * width) { c[i] *= gain }
+        let zn = pow(z, Double(n))
+        for l in 0..<width {
+            var zi = z
+            let c0 = c[l]
+            var first = c[l] + zn * c[(n - 1) * width + l]
+            for i in 1..<n {
+                first += zi * (c[i * width + l] + zn * c[(n - 1 - i) * width + l])
+                zi *= z
+            }
+            c[l] = first * (z / (1 - zn * zn)) + c0
         }
-        c[0] *= z / (1 - zn * zn)
-        c[0] += c0
-        for i in 1..<n { c[i] += z * c[i - 1] }
-        c[n - 1] *= z / (z - 1)
-        for i in stride(from: n - 2, through: 0, by: -1) { c[i] = z * (c[i + 1] - c[i]) }
+        for i in 1..<n { for l in 0..<width { c[i * width + l] += z * c[(i - 1) * width + l] } }
+        for l in 0..<width { c[(n - 1) * width + l] *= z / (z - 1) }
+        for i in stride(from: n - 2, through: 0, by: -1) {
+            for l in 0..<width { c[i * width + l] = z * (c[(i + 1) * width + l] - c[i * width + l]) }
+        }
     }
 
     /// One axis of a C-order 3-D array resampled to `count` samples with the spline `order`
-    /// (nearest-edge boundary), lines in parallel.
+    /// (nearest-edge boundary). The array is seen as [outer, size, inner]; blocks of up to 64
+    /// neighbouring lines (consecutive inner indices) are gathered, filtered and interpolated
+    /// together, so that every memory access runs along contiguous rows. Blocks run in parallel.
     static func resample(_ x: [Double], shape: [Int], axis: Int, to count: Int, order: Int) -> ([Double], [Int]) {
         let size = shape[axis]
         var outShape = shape
         outShape[axis] = count
-        let stride = shape[(axis + 1)...].reduce(1, *)
+        let inner = shape[(axis + 1)...].reduce(1, *)
         let outer = shape[..<axis].reduce(1, *)
-        let taps = taps(size: size, count: count, order: order)
-        let pad = order == 3 ? splinePadding : 0
+        let (starts, weights) = taps(size: size, count: count, order: order)
+        let pad = order == 3 ? splinePadding : 0, length = size + 2 * pad, tapCount = order + 1
+        let blockWidth = 64, blocksPerRow = (inner + blockWidth - 1) / blockWidth
         var out = [Double](repeating: 0, count: outShape.reduce(1, *))
         out.withUnsafeMutableBufferPointer { dst in
             let d = SharedPointer(dst.baseAddress!)
             x.withUnsafeBufferPointer { src in
                 let s = SharedPointer(UnsafeMutablePointer(mutating: src.baseAddress!))
-                Parallel.forEachBlock(outer * stride) { lines in
-                    var line = [Double](repeating: 0, count: size + 2 * pad)
-                    for l in lines {
-                        let (o, inner) = (l / stride, l % stride)
-                        let base = o * size * stride + inner
-                        for i in 0..<(size + 2 * pad) {
-                            line[i] = s[base + min(max(i - pad, 0), size - 1) * stride]
+                Parallel.forEachBlock(outer * blocksPerRow) { blocks in
+                    let lines = UnsafeMutablePointer<Double>.allocate(capacity: length * blockWidth)
+                    defer { lines.deallocate() }
+                    for block in blocks {
+                        let o = block / blocksPerRow, first = (block % blocksPerRow) * blockWidth
+                        let width = min(blockWidth, inner - first)
+                        for i in 0..<length {
+                            let row = s + (o * size + min(max(i - pad, 0), size - 1)) * inner + first
+                            (lines + i * width).update(from: row, count: width)
                         }
-                        if order == 3 { prefilter(&line) }
-                        let outBase = o * count * stride + inner
-                        for (k, tap) in taps.enumerated() {
-                            var value = 0.0
-                            for (t, w) in tap.weights.enumerated() {
-                                value += line[min(max(tap.start + t, 0), line.count - 1)] * w
+                        if order == 3 { prefilter(lines, length: length, width: width) }
+                        for k in 0..<count {
+                            let target = d + (o * count + k) * inner + first
+                            for l in 0..<width { target[l] = 0 }
+                            for t in 0..<tapCount {
+                                let w = weights[k * tapCount + t]
+                                let row = lines + min(max(starts[k] + t, 0), length - 1) * width
+                                for l in 0..<width { target[l] += row[l] * w }
                             }
-                            d[outBase + k * stride] = value
                         }
                     }
                 }
