@@ -128,7 +128,8 @@ struct PreparedScan {
                 totalSegmentator ? try part.pipeline.prepareAsTotalSegmentator(scan, scanPath: path)
                     : try part.pipeline.prepare(scan, scanPath: path)
             }
-            // nnU-Net's own label maps (float16 blending), merged, so the segments are those `segment` writes.
+            // nnU-Net's own network-grid label maps (float16 blending), merged: the segments `segment --grid model`
+            // writes (and, when nnU-Net does not resample, those `segment` writes on the scan grid).
             var partLabels: [[Int32]] = []
             var partSourceLabels: [[Int32]] = []
             for (n, (part, input)) in zip(parts.parts, inputs).enumerated() {

@@ -79,6 +79,7 @@ public struct NNUNetPipeline: Sendable {
         networkLabels(try networkLogits(input, progress: progress, cancel: cancel), count: input.tensor.count)
     }
 
+    /// The argmax of blended logits [K, count voxels] (the first class wins ties, as in NumPy).
     public func networkLabels(_ logits: [Float16], count: Int) -> [Int32] {
         Self.argmax(logits, classes: folder.classes.count, count: count)
     }
