@@ -164,6 +164,17 @@ final class NNUNetResamplingTests: XCTestCase {
         XCTAssertThrowsError(try pipeline.prepare(try NIfTI.readVolume(scanPath), scanPath: scanPath)) { error in
             XCTAssertTrue("\(error)".hasPrefix(plansPath + ": resampling_fn_data 'resample_torch_fornnunet'"), "\(error)")
         }
+        // An order nnU-Net's plans could name but this resampler does not implement.
+        let order2 = text.replacingOccurrences(of: "\"resampling_fn_data\": \"resample_torch_fornnunet\"",
+                                               with: "\"resampling_fn_data\": \"resample_data_or_seg_to_shape\"")
+            .replacingOccurrences(of: "\"order\": 1,", with: "\"order\": 2,")
+        XCTAssertNotEqual(order2, text)
+        try order2.write(toFile: plansPath, atomically: true, encoding: .utf8)
+        let orderPipeline = try NNUNetFolder(path: dir.path).pipeline()
+        XCTAssertThrowsError(try orderPipeline.prepare(try NIfTI.readVolume(scanPath), scanPath: scanPath)) { error in
+            XCTAssertEqual("\(error)", plansPath + ": resampling_fn_probabilities_kwargs order must be one of [0, 1, 3]")
+        }
+
         var affine = Affine.identity
         for a in 0..<3 { affine.m[a * 4 + a] = 2 }
         let atPlansSpacing = makeVolume(dims: [40, 40, 40], affine: affine) { i, j, k in Float(i + j + k) }
