@@ -84,5 +84,15 @@ final class NNUNetResamplingCommandTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(row["sensitivity"] as? Double), sensitivity, accuracy: 1e-12)
         XCTAssertEqual(try XCTUnwrap(row["complexity"] as? Double), try XCTUnwrap(effectiveComplexity(map.data)),
                        accuracy: 1e-12)
+
+        // nnU-Net options need an nnU-Net folder; an absent fold is named.
+        let sample = try XCTUnwrap(SampleData.modelDirectory)
+        let usage = try runAgg2Exp(["evaluate", scan, "--model", sample, "--methods", "gradient", "--targets", "1",
+                                    "--folds", "0"])
+        XCTAssertEqual(usage.status, 64, usage.stderr)
+        let absent = try runAgg2Exp(["evaluate", scan, "--model", folder, "--methods", "gradient", "--targets", "soft",
+                                     "--folds", "2"])
+        XCTAssertEqual(absent.status, 1)
+        XCTAssertTrue(absent.stderr.contains("fold 2 is not present (present: 0)"), absent.stderr)
     }
 }
