@@ -14,12 +14,16 @@ struct EvaluateCommand: ParsableCommand {
             change of the max-normalised map under 3 uniform perturbations U[−0.1, 0.1]. \
             EffectiveComplexity (lower is sparser): fraction of voxels above 10% of max |a|. \
             Time: wall clock of one attribution.
+
+            --model may be an nnU-Net v2 results folder (with the nnU-Net options of `explain`): the \
+            metrics then run on the network grid, over nnU-Net's blended logits and its label map, \
+            with the stitched window target unless --window-target says otherwise.
             """)
 
     @Argument(help: "CT scan (NIfTI).")
     var scan: String
 
-    @Option(help: "Model directory (default: the bundled sample model).")
+    @Option(help: "Model directory (default: the bundled sample model), or one nnU-Net results folder.")
     var model: String?
 
     @Option(help: "Comma-separated methods.")
@@ -54,6 +58,8 @@ struct EvaluateCommand: ParsableCommand {
     }
 
     @OptionGroup var compute: ThreadsOption
+    @OptionGroup var windowTarget: WindowTargetOption
+    @OptionGroup var nnunet: NNUNetOptions
 
     func run() throws {
         compute.apply()
@@ -62,8 +68,13 @@ struct EvaluateCommand: ParsableCommand {
         let impls = try kinds.map { try AttributionMethods.make($0, options: attributionOptions) }
         let rule = try options.rule()
         let modelDir = try model ?? defaultModelDirectory()
-        let net = try SegmentationModel.load(directory: modelDir)
-        let classes = net.classes
+        let loaded = try LoadedModel.load([modelDir], nnunet: nnunet, windowTarget: windowTarget.windowTarget)
+        let net: any ExplainableModel
+        switch loaded {
+        case .monai(let m): net = m
+        case .nnunet(let parts, _): net = parts.parts[0]
+        }
+        let classes = loaded.classes
         let targetIndices = try resolveTargets(targets, classes: classes, option: "--targets")
         do {
             try OptionDomain.check(runs, "--runs", in: 2...maxCount)
@@ -77,7 +88,7 @@ struct EvaluateCommand: ParsableCommand {
             throw ValidationError("--methods names \(dup.rawValue) twice")
         }
         try Preflight.output(json, inputs: [scan])
-        try Preflight.check(scan: scan, model: net, resources: resources) { estimate, voxels, windows in
+        try loaded.preflight(scan: scan, resources: resources) { estimate, voxels, windows in
             estimate.addFaithfulness(runs: runs, subsetSize: subsetSize, windows: windows, targets: targetIndices.count)
             for kind in kinds {
                 estimate.addAttribution(kind, options: attributionOptions, modelVoxels: voxels, classes: classes.count,
@@ -85,7 +96,7 @@ struct EvaluateCommand: ParsableCommand {
             }
         }
         let progress = ProgressReporter()
-        let prepared = try PreparedScan.load(scan, model: .monai(net), progress: progress)
+        let prepared = try PreparedScan.load(scan, model: loaded, progress: progress)
         let faithfulness = FaithfulnessCorrelation(subsetSize: subsetSize, runs: runs, seed: attributionOptions.seed)
         let subsets = try faithfulness.subsets(voxelCount: prepared.input.count)
         let sensitivity = AvgSensitivity(samples: sensitivitySamples, bound: 0.1, seed: attributionOptions.seed)

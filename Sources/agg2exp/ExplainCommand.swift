@@ -91,6 +91,9 @@ struct PreparedScan {
     var labels: [Int32]
     /// How the scan's grid maps onto the model grid.
     var mapping: Mapping
+    /// nnU-Net's own label map on the scan's grid (its logits resampled back before the argmax),
+    /// when `load` was asked for it.
+    var scanLabels: LabelMap?
 
     enum Mapping {
         /// MONAI preprocessing: reorientation, then nearest-neighbour spacing.
@@ -106,7 +109,9 @@ struct PreparedScan {
         return name
     }
 
-    static func load(_ path: String, model: LoadedModel, progress: ProgressReporter) throws -> PreparedScan {
+    /// `scanLabels` also computes nnU-Net's label map on the scan's grid (for `segment`).
+    static func load(_ path: String, model: LoadedModel, progress: ProgressReporter,
+                     scanLabels: Bool = false) throws -> PreparedScan {
         let scan = try NIfTI.readVolume(path)
         let handler = progress.handler("segment \(patientID(path))")
         switch model {
@@ -123,12 +128,16 @@ struct PreparedScan {
                 totalSegmentator ? try part.pipeline.prepareAsTotalSegmentator(scan, scanPath: path)
                     : try part.pipeline.prepare(scan, scanPath: path)
             }
-            // nnU-Net's own label maps (float16 blending), merged, so the segments are those `segment` writes.
+            // nnU-Net's own network-grid label maps (float16 blending), merged: the segments `segment --grid model`
+            // writes (and, when nnU-Net does not resample, those `segment` writes on the scan grid).
             var partLabels: [[Int32]] = []
+            var partSourceLabels: [[Int32]] = []
             for (n, (part, input)) in zip(parts.parts, inputs).enumerated() {
                 let count = Double(inputs.count)
                 let partProgress: ProgressHandler? = handler.map { h in { @Sendable f in h((Double(n) + f) / count) } }
-                partLabels.append(try part.pipeline.networkLabels(input, progress: partProgress))
+                let logits = try part.pipeline.networkLogits(input, progress: partProgress)
+                partLabels.append(part.pipeline.networkLabels(logits, count: input.tensor.count))
+                if scanLabels { partSourceLabels.append(part.pipeline.sourceLabels(input, logits: logits)) }
             }
             let labels = parts.merge(partLabels)
             progress.finish()
@@ -138,7 +147,8 @@ struct PreparedScan {
             return PreparedScan(path: path, id: patientID(path), scanGrid: scan.grid, modelGrid: grid,
                                 input: input.tensor,
                                 prediction: LabelMap(grid: grid, labels: prediction.voxels.map { Int32($0) }),
-                                labels: labels, mapping: .nnunet(inputs))
+                                labels: labels, mapping: .nnunet(inputs),
+                                scanLabels: scanLabels ? input.labelMapOnScan(parts.merge(partSourceLabels)) : nil)
         }
     }
 

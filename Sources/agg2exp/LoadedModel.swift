@@ -87,9 +87,8 @@ enum LoadedModel {
         switch self {
         case .monai(let m):
             try Preflight.check(scan: scan, model: m, resources: resources, extend: extend)
-        case .nnunet(let parts, let totalSegmentator):
-            try Preflight.check(scan: scan, nnunet: parts.parts[0], totalSegmentator: totalSegmentator,
-                                resources: resources, extend: extend)
+        case .nnunet(let parts, _):
+            try Preflight.check(scan: scan, nnunet: parts.parts[0], resources: resources, extend: extend)
         }
     }
 }
@@ -98,7 +97,7 @@ enum LoadedModel {
 enum OutputGrid: String, CaseIterable {
     /// The scan's own grid, as nnU-Net writes its label maps.
     case scan
-    /// The network grid (permuted, cropped; resampled in TotalSegmentator mode).
+    /// The network grid (permuted, cropped and resampled to the plans' spacing).
     case model
 
     /// Parses --grid: `scan` is the default for nnU-Net folders; a model.json directory has only
@@ -115,18 +114,17 @@ enum OutputGrid: String, CaseIterable {
 }
 
 extension Preflight {
-    /// The nnU-Net counterpart of `check(scan:model:…)`: the network grid is the scan's (or, in
-    /// TotalSegmentator mode, the scan zoomed to the plans' spacing), before cropping.
-    static func check(scan: String, nnunet model: NNUNetModel, totalSegmentator: Bool, resources: ResourceOptions,
+    /// The nnU-Net counterpart of `check(scan:model:…)`: the network grid is the scan at the
+    /// plans' spacing, before cropping.
+    static func check(scan: String, nnunet model: NNUNetModel, resources: ResourceOptions,
                       extend: (inout JobEstimate, _ modelVoxels: Int, _ windows: Int) -> Void) throws {
         let header = try NIfTI.readHeader(scan)
         let folder = model.pipeline.folder
-        var dims = header.grid.dims
-        if totalSegmentator {
-            let zyx = (0..<3).map { axis in folder.spacing[folder.transposeForward.firstIndex(of: axis)!] }
-            let target = Array(zyx.reversed())
-            dims = (0..<3).map { Int((Double(dims[$0]) * header.grid.spacing[$0] / target[$0]).rounded()) }
-        }
+        // Both pipelines bring the scan to the plans' spacing (TotalSegmentator's zoom, or
+        // nnU-Net's own resampling), so the network grid is the scan's extent at that spacing.
+        let zyx = (0..<3).map { axis in folder.spacing[folder.transposeForward.firstIndex(of: axis)!] }
+        let target = Array(zyx.reversed())
+        let dims = (0..<3).map { max(1, Int((Double(header.grid.dims[$0]) * header.grid.spacing[$0] / target[$0]).rounded())) }
         let shape = folder.transposeForward.map { [dims[2], dims[1], dims[0]][$0] }
         let windows = model.tiling(shape).starts.count
         let voxels = shape.reduce(1, *)

@@ -12,16 +12,17 @@ struct SegmentCommand: ParsableCommand {
             its affine. Progress goes to stderr when stderr is a terminal.
 
             --model may also be an nnU-Net v2 results folder (plans.json + dataset.json + fold_N/): \
-            then nnU-Net's own pipeline runs (crop to non-zero, its normalisation, Gaussian-blended \
-            tiles, fold ensemble) and the label map is written on the scan's own grid, as nnU-Net writes it. \
+            then nnU-Net's own pipeline runs (crop to non-zero, its normalisation, resampling to the \
+            plans' spacing, Gaussian-blended tiles, fold ensemble, logits resampled back) and the label \
+            map is written on the scan's own grid, as nnU-Net writes it. \
             With --pipeline totalsegmentator (the default for Dataset29x_TotalSegmentator… folders) \
             TotalSegmentator's steps wrap it: RAS, order-1 zoom to the plans' spacing, int32 truncation, \
             tile step 0.8, fold 0, and the labels zoomed back (order 0) to the scan. Repeating --model \
             with several nnU-Net folders (TotalSegmentator's total parts 291–295) merges their label maps \
             as TotalSegmentator does: classes in part order, later parts overwriting where non-zero. \
             --grid model writes \
-            the nnU-Net label map on the network grid instead (permuted and cropped as nnU-Net feeds it; \
-            resampled in TotalSegmentator mode).
+            the nnU-Net label map on the network grid instead (permuted, cropped and resampled as nnU-Net \
+            feeds it).
             """)
 
     @Argument(help: "CT scan (NIfTI .nii or .nii.gz).")
@@ -55,9 +56,9 @@ struct SegmentCommand: ParsableCommand {
         switch loaded {
         case .nnunet(let parts, _):
             try loaded.preflight(scan: scan, resources: resources)
-            let prepared = try PreparedScan.load(scan, model: loaded, progress: ProgressReporter())
-            guard case .nnunet(let inputs) = prepared.mapping else { preconditionFailure("an nnU-Net scan") }
-            let labels = outGrid == .scan ? inputs[0].onScanGrid(prepared.labels) : prepared.prediction
+            let prepared = try PreparedScan.load(scan, model: loaded, progress: ProgressReporter(),
+                                                 scanLabels: outGrid == .scan)
+            let labels = prepared.scanLabels ?? prepared.prediction
             try NIfTI.write(labels, to: out, datatype: parts.classes.count <= 256 ? .uint8 : .int16)
         case .monai(let segmentation):
             try Preflight.check(scan: scan, model: segmentation, resources: resources)

@@ -35,6 +35,11 @@ public struct NNUNetFolder: Sendable {
     public let intensityProperties: [String: Double]
     /// The folds present on disk (`0`, `1`, …, `all`), in order.
     public let availableFolds: [String]
+    /// How a scan whose spacing differs from `spacing` is resampled: the network input
+    /// (`resampling_fn_data_kwargs`) and the logits on the way back
+    /// (`resampling_fn_probabilities_kwargs`); the failure, naming plans.json, when the
+    /// configuration asks for something else. Only scans that need resampling throw it.
+    public let resampling: Result<NNUNetResamplingPlan, ModelError>
 
     /// True when `directory` holds plans.json and dataset.json.
     public static func isFolder(_ directory: String) -> Bool {
@@ -132,6 +137,12 @@ public struct NNUNetFolder: Sendable {
             if let n = v.number { properties[k] = n }
         }
         intensityProperties = properties
+
+        resampling = Result { () throws(ModelError) in
+            NNUNetResamplingPlan(data: try Self.resampling(config, "data", configuration: name, fail: plansFail),
+                                 probabilities: try Self.resampling(config, "probabilities", configuration: name,
+                                                                    fail: plansFail))
+        }
 
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
         availableFolds = entries.filter { $0.hasPrefix("fold_") }.map { String($0.dropFirst(5)) }
@@ -267,6 +278,45 @@ public struct NNUNetFolder: Sendable {
         return (name, args)
     }
 
+    /// `resampling_fn_<kind>` and its kwargs, with `resample_data_or_seg_to_shape`'s defaults
+    /// (order 3, order_z 0, force_separate_z False) for keys the kwargs leave out.
+    static func resampling(_ c: [String: JSONValue], _ kind: String, configuration: String,
+                           fail: (String) -> ModelError) throws(ModelError) -> NNUNetResampling {
+        let key = "resampling_fn_\(kind)"
+        let supported = "resample_data_or_seg_to_shape"
+        guard let function = c[key]?.string else {
+            throw fail("configuration '\(configuration)' lacks \(key), needed to resample a scan whose spacing differs "
+                + "from the plans' spacing")
+        }
+        guard function == supported else {
+            throw fail("\(key) '\(function)' of configuration '\(configuration)' is not supported (supported: \(supported))")
+        }
+        let kwargs = c[key + "_kwargs"]?.object ?? [:]
+        func order(_ name: String, _ fallback: Int) throws(ModelError) -> Int {
+            guard let value = kwargs[name] else { return fallback }
+            guard let o = value.int, NNUNetResampling.supportedOrders.contains(o) else {
+                throw fail("\(key)_kwargs \(name) must be one of \(NNUNetResampling.supportedOrders)")
+            }
+            return o
+        }
+        if kwargs["is_seg"]?.bool == true { throw fail("\(key)_kwargs is_seg must be false") }
+        var force: Bool? = false
+        if let value = kwargs["force_separate_z"] {
+            if case .null = value { force = nil } else if let b = value.bool { force = b } else {
+                throw fail("\(key)_kwargs force_separate_z must be true, false or null")
+            }
+        }
+        var resampling = NNUNetResampling(order: try order("order", 3), orderZ: try order("order_z", 0),
+                                          forceSeparateZ: force)
+        if let value = kwargs["separate_z_anisotropy_threshold"] {
+            guard let t = value.number, t > 0 else {
+                throw fail("\(key)_kwargs separate_z_anisotropy_threshold must be a positive number")
+            }
+            resampling.anisotropyThreshold = t
+        }
+        return resampling
+    }
+
     private static func readObject(_ path: String) throws(ModelError) -> [String: JSONValue] {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ModelError(path: path, problem: FileManager.default.fileExists(atPath: path) ? "cannot be read" : "file not found")
@@ -276,6 +326,14 @@ public struct NNUNetFolder: Sendable {
         }
         return object
     }
+}
+
+/// The two resamplings of an nnU-Net configuration.
+public struct NNUNetResamplingPlan: Sendable, Equatable {
+    /// `resampling_fn_data_kwargs`: scan → network grid.
+    public let data: NNUNetResampling
+    /// `resampling_fn_probabilities_kwargs`: logits, network grid → scan.
+    public let probabilities: NNUNetResampling
 }
 
 /// The networks an nnU-Net results folder may name.

@@ -13,8 +13,8 @@ public struct NNUNetParts: Sendable {
     /// table[p][local label] = merged label.
     public let table: [[Int32]]
 
-    /// Checks that the parts can share one network grid: the same spacing, axis permutation and
-    /// a class set of their own (a class in two parts is refused).
+    /// Checks that the parts can share one network grid: the same spacing, axis permutation,
+    /// resampling and a class set of their own (a class in two parts is refused).
     public init(parts: [NNUNetModel]) throws(ModelError) {
         precondition(!parts.isEmpty)
         let first = parts[0].pipeline.folder
@@ -27,6 +27,11 @@ public struct NNUNetParts: Sendable {
                 throw ModelError(path: folder.path, problem: "a model part must share the first part's spacing "
                     + "\(first.spacing) and transpose_forward \(first.transposeForward) (\(first.path)); found "
                     + "\(folder.spacing) and \(folder.transposeForward)")
+            }
+            guard (try? folder.resampling.get()) == (try? first.resampling.get()) else {
+                throw ModelError(path: folder.path + "/" + NNUNetFolder.plansFile, problem: "a model part must resample "
+                    + "as the first part does (\(first.path)): the same resampling_fn_data_kwargs and "
+                    + "resampling_fn_probabilities_kwargs")
             }
             var row: [Int32] = [0]
             for name in folder.classes.dropFirst() {

@@ -5,11 +5,14 @@ import Foundation
 /// 1. the NIfTI voxel array read as (z, y, x), then permuted by `transpose_forward`;
 /// 2. cropped to the bounding box of the non-zero voxels after hole filling;
 /// 3. normalised (`CTNormalization` with the plans' foreground statistics, or `ZScoreNormalization`);
-/// 4. (resampling to the configuration spacing: not implemented; scans whose grid differs are refused);
+/// 4. resampled to the configuration spacing when the shape changes (`NNUNetResampling` with
+///    `resampling_fn_data_kwargs`: skimage order 3, or separate z for anisotropic spacings);
 /// 5. zero-padded, centred, to at least the patch size;
 /// 6. tiled with nnU-Net's step rule (positions rounded half to even) and blended with Gaussian
 ///    importance weights (σ = patch/8, peak 10) in float16, as nnU-Net accumulates them;
-/// 7. argmax, pasted into the uncropped volume, permuted back.
+/// 7. the float16 logits resampled back to the cropped shape (`resampling_fn_probabilities_kwargs`,
+///    order 1) if step 4 resampled, argmax, pasted into the uncropped volume, permuted back
+///    (`convert_predicted_logits_to_segmentation_with_correct_shape`).
 public struct NNUNetPipeline: Sendable {
     public let folder: NNUNetFolder
     public let network: any SegmentationNetwork
@@ -26,8 +29,8 @@ public struct NNUNetPipeline: Sendable {
     public func segment(_ scan: Volume, scanPath: String, progress: ProgressHandler? = nil,
                         cancel: CancellationToken? = nil) throws -> LabelMap {
         let input = try prepare(scan, scanPath: scanPath)
-        let labels = try networkLabels(input, progress: progress, cancel: cancel)
-        return LabelMap(grid: scan.grid, labels: input.toSource(labels, fill: 0))
+        let logits = try networkLogits(input, progress: progress, cancel: cancel)
+        return input.labelMapOnScan(sourceLabels(input, logits: logits))
     }
 
     /// Steps 1–4: the scan as the network sees it, before padding.
@@ -45,25 +48,54 @@ public struct NNUNetPipeline: Sendable {
         image = Self.crop(image, shape: shape, box: box)
         let cropped = box.map { $0.upperBound - $0.lowerBound }
 
-        let target = zip(zip(spacing, folder.spacing), cropped).map { pair, n in
-            Int((pair.0 / pair.1 * Double(n)).rounded(.toNearestOrEven))
-        }
-        guard target == cropped else {
-            throw ModelError(path: scanPath, problem: "the scan's spacing \(spacing.map { String(format: "%g", $0) }) (nnU-Net "
-                + "axis order) needs resampling to \(folder.spacing) (shape \(cropped) → \(target)), which this "
-                + "nnU-Net pipeline does not implement yet; resample the scan to the plans' spacing first")
-        }
         try normalize(&image, path: scanPath)
-        return NNUNetInput(tensor: Tensor(shape: [1] + cropped, data: image), source: scan.grid,
-                           transposeForward: p, transposeBackward: folder.transposeBackward, box: box)
+        let target = NNUNetResampling.newShape(cropped, from: spacing, to: folder.spacing)
+        var resampled: NNUNetInput.Resampled?
+        if target != cropped {
+            guard target.allSatisfy({ $0 > 0 }) else {
+                throw ModelError(path: scanPath, problem: "the cropped scan \(cropped) at spacing \(spacing) becomes "
+                    + "\(target) at the plans' spacing \(folder.spacing); nnU-Net cannot resample it")
+            }
+            let kwargs = try folder.resampling.get()
+            image = kwargs.data.resample(image, channels: 1, shape: cropped, to: target, current: spacing,
+                                         new: folder.spacing)
+            resampled = NNUNetInput.Resampled(probabilities: kwargs.probabilities, croppedShape: cropped,
+                                              croppedSpacing: spacing, networkSpacing: folder.spacing)
+        }
+        return NNUNetInput(tensor: Tensor(shape: [1] + target, data: image), source: scan.grid,
+                           transposeForward: p, transposeBackward: folder.transposeBackward, box: box,
+                           resampled: resampled)
     }
 
-    /// The argmax of nnU-Net's blended logits (float16, as nnU-Net accumulates them), in the
-    /// network grid's C order.
+    /// nnU-Net's blended logits [K, network grid] in float16, as nnU-Net accumulates them.
+    public func networkLogits(_ input: NNUNetInput, progress: ProgressHandler? = nil,
+                              cancel: CancellationToken? = nil) throws -> [Float16] {
+        try slidingWindow(input.tensor.data, shape: input.shape, progress: progress, cancel: cancel)
+    }
+
+    /// The argmax of nnU-Net's blended logits, in the network grid's C order.
     public func networkLabels(_ input: NNUNetInput, progress: ProgressHandler? = nil,
                               cancel: CancellationToken? = nil) throws -> [Int32] {
-        let logits = try slidingWindow(input.tensor.data, shape: input.shape, progress: progress, cancel: cancel)
-        return Self.argmax(logits, classes: folder.classes.count, count: input.tensor.count)
+        networkLabels(try networkLogits(input, progress: progress, cancel: cancel), count: input.tensor.count)
+    }
+
+    /// The argmax of blended logits [K, count voxels] (the first class wins ties, as in NumPy).
+    public func networkLabels(_ logits: [Float16], count: Int) -> [Int32] {
+        Self.argmax(logits, classes: folder.classes.count, count: count)
+    }
+
+    /// nnU-Net's label map on `input.source` (NIfTI order): the float16 logits resampled back to
+    /// the cropped shape when the input was resampled (kept in float16, as nnU-Net resamples its
+    /// float16 logits into an array of their dtype), argmax, pasted into the uncropped volume
+    /// (0 outside the crop) and permuted back.
+    public func sourceLabels(_ input: NNUNetInput, logits: [Float16]) -> [Int32] {
+        let classes = folder.classes.count
+        guard let r = input.resampled else {
+            return input.toSource(networkLabels(logits, count: input.tensor.count), fill: 0)
+        }
+        let back = r.probabilities.resample(logits, channels: classes, shape: input.shape, to: r.croppedShape,
+                                            current: r.networkSpacing, new: r.croppedSpacing)
+        return input.toSource(Self.argmax(back, classes: classes, count: r.croppedShape.reduce(1, *)), fill: 0)
     }
 
     // MARK: Steps

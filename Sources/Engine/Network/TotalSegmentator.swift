@@ -107,7 +107,7 @@ extension NNUNetPipeline {
     public func segmentAsTotalSegmentator(_ scan: Volume, scanPath: String, progress: ProgressHandler? = nil,
                                           cancel: CancellationToken? = nil) throws -> LabelMap {
         let input = try prepareAsTotalSegmentator(scan, scanPath: scanPath)
-        return input.onScanGrid(try networkLabels(input, progress: progress, cancel: cancel))
+        return input.labelMapOnScan(sourceLabels(input, logits: try networkLogits(input, progress: progress, cancel: cancel)))
     }
 
     /// The network input TotalSegmentator builds: RAS, zoomed to the plans' spacing, int32, then
