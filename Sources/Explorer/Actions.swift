@@ -26,6 +26,33 @@ public enum Action: Hashable, Sendable {
     case quit
 }
 
+/// The concern an action belongs to; `Explorer.perform` hands each group to its own handler.
+public enum ActionGroup: Sendable {
+    case navigation, windowing, overlays, ranking, global, general
+}
+
+extension Action {
+    public var group: ActionGroup {
+        switch self {
+        case .moveCrosshair, .stepSlice, .focusNext, .focusPrevious, .zoomIn, .zoomOut, .zoomReset, .toggleLink,
+             .toggleMaximize, .pan, .jumpToPeak, .openPrompt:
+            return .navigation
+        case .cycleWindowPreset, .adjustWindowWidth, .adjustWindowLevel:
+            return .windowing
+        case .cycleLabelMode, .cycleLabelOpacity, .toggleLabelVisibility, .toggleLegend, .cycleCrosshair,
+             .toggleHeatmap, .cycleHeatmapOpacity, .toggleSigned, .cycleClipPercentile, .toggleThreshold, .nextTheme:
+            return .overlays
+        case .cycleProcessing, .toggleBackground, .toggleRankKey, .nextMethod, .previousMethod,
+             .targetUnderCrosshair, .nextTarget, .previousTarget, .selectRow, .activateRow:
+            return .ranking
+        case .toggleGlobal, .cycleGlobalPage:
+            return .global
+        case .export, .saveMap, .toggleHelp, .cancel, .quit:
+            return .general
+        }
+    }
+}
+
 /// What the run loop must do after an action.
 public enum Reaction: Equatable, Sendable {
     /// Nothing visible changed.

@@ -34,25 +34,22 @@ extension Explorer {
             planes.draw(plane, into: &grid, rect: layout.image(of: plane))
         }
         drawSeparators(into: &grid, layout: layout)
-        drawSidebar(into: &grid, rect: layout.sidebar)
-        drawStatus(into: &grid, rect: layout.status)
-        drawHints(into: &grid, rect: layout.hints)
+        SidebarWidget(self).render(into: &grid, rect: layout.sidebar)
+        StatusBarWidget(self).render(into: &grid, rect: layout.status)
+        KeyHintsWidget(self).render(into: &grid, rect: layout.hints)
         if let page = state.globalPage { drawGlobalPage(page, into: &grid) }
-        if state.helpVisible { drawHelp(into: &grid) }
+        if state.helpVisible { HelpWidget(self).render(into: &grid, rect: Rect(x: 0, y: 0, width: width, height: height)) }
         return grid
     }
 
-    var glyphs: (vertical: Unicode.Scalar, horizontal: Unicode.Scalar, full: Unicode.Scalar, light: Unicode.Scalar,
-                 separator: String) {
-        capabilities.unicode ? ("│", "─", "█", "░", " │ ") : ("|", "-", "#", ".", " | ")
-    }
+    /// Colours and glyphs for the current theme and terminal.
+    public var painter: Painter { Painter(theme: theme, capabilities: capabilities) }
 
-    /// Foreground/background/attributes for text, with reverse video standing in for highlight
-    /// colours on monochrome terminals.
+    var glyphs: (vertical: Unicode.Scalar, horizontal: Unicode.Scalar, full: Unicode.Scalar, light: Unicode.Scalar,
+                 separator: String) { painter.glyphs }
+
     func style(_ fg: ThemeRole, _ bg: ThemeRole, emphasised: Bool = false) -> (RGB, RGB, CellAttributes) {
-        let theme = self.theme
-        if !capabilities.depth.hasColor { return (.white, .black, emphasised ? [.reverse] : []) }
-        return (theme[fg], theme[bg], emphasised ? [.bold] : [])
+        painter.style(fg, bg, emphasised: emphasised)
     }
 
     private func drawTooSmall(into grid: inout CellGrid) {
@@ -176,51 +173,7 @@ extension Explorer {
         return " " + label + tail
     }
 
-    private func drawStatus(into grid: inout CellGrid, rect: Rect) {
-        let (fg, bg, _) = style(.statusForeground, .statusBackground)
-        let (pf, _, _) = style(.progress, .statusBackground)
-        statusLine.render(into: &grid, area: rect, fg: fg, bg: bg, progressFg: pf)
-    }
-
-    private func drawHints(into grid: inout CellGrid, rect: Rect) {
-        let (fg, bg, _) = style(.hintsForeground, .hintsBackground)
-        grid.fill(rect, with: Cell(" ", fg: fg, bg: bg))
-        if let prompt = state.prompt {
-            let (kf, kb, _) = style(.hintsKey, .hintsBackground)
-            let label = " Go to (i j k, or x y z mm): "
-            let x = rect.x + grid.put(label, x: rect.x, y: rect.y, fg: kf, bg: kb, attrs: .bold, maxWidth: rect.width)
-            let shown = capabilities.unicode ? prompt + "▏" : asciiOnly(prompt) + "_"
-            grid.put(shown, x: x, y: rect.y, fg: fg, bg: bg, maxWidth: max(0, rect.x + rect.width - x))
-            return
-        }
-        if let message = state.message {
-            let (mf, mb, _) = style(message.isError ? .error : .accent, .hintsBackground)
-            let text = capabilities.unicode ? " " + message.text : asciiOnly(" " + message.text)
-            grid.put(text, x: rect.x, y: rect.y, fg: mf, bg: mb, attrs: .bold, maxWidth: rect.width)
-            return
-        }
-        let (kf, kb, _) = style(.hintsKey, .hintsBackground)
-        var x = rect.x + 1
-        for b in KeyTable.bindings {
-            guard let hint = b.hint else { continue }
-            let keys = b.keys.prefix(b.keys.count > 1 && hintKeyIsShort(b.keys[1]) ? 2 : 1)
-                .map { capabilities.unicode ? $0.description : $0.asciiDescription }.joined(separator: "/")
-            let needed = keys.count + hint.count + 3
-            guard x + needed <= rect.x + rect.width else { break }
-            x += grid.put(keys, x: x, y: rect.y, fg: kf, bg: kb, attrs: .bold)
-            x += grid.put(" " + hint + "  ", x: x, y: rect.y, fg: fg, bg: bg)
-        }
-    }
-
-    private func hintKeyIsShort(_ k: Key) -> Bool { if case .char = k { return true } else { return false } }
-
-    func asciiOnly(_ s: String) -> String {
-        let map: [Character: String] = ["→": "->", "·": "-", "│": "|", "×": "x", "–": "-", "▶": ">", "…": "..."]
-        return String(s.flatMap { c -> String in
-            if let r = map[c] { return r }
-            return c.isASCII ? String(c) : "?"
-        })
-    }
+    func asciiOnly(_ s: String) -> String { Painter.asciiOnly(s) }
 
     // MARK: Help
 
@@ -239,49 +192,8 @@ extension Explorer {
         return out
     }
 
-    /// Help geometry: as many columns as fit side by side without cutting a line, and pages when
-    /// they cannot hold every line (small terminals).
+    /// Help geometry for the current terminal size (see `HelpWidget.layout`).
     func helpLayout() -> (rows: Int, columns: Int, columnWidth: Int, pages: Int) {
-        let lines = Self.helpLines(unicode: capabilities.unicode)
-        let columnWidth = (lines.map(\.text.count).max() ?? 1) + 2
-        let rows = max(1, min(height - 2, lines.count + 4) - 4)
-        let fit = max(1, (width - 5) / columnWidth)
-        let columns = min(fit, (lines.count + rows - 1) / rows)
-        return (rows, columns, columnWidth, (lines.count + rows * columns - 1) / (rows * columns))
-    }
-
-    private func drawHelp(into grid: inout CellGrid) {
-        let lines = Self.helpLines(unicode: capabilities.unicode)
-        let (rows, columns, columnWidth, pages) = helpLayout()
-        let page = min(state.helpPage, pages - 1)
-        let boxH = min(height - 2, rows + 4)
-        let boxW = min(width - 2, columns * columnWidth + 3)
-        let colW = max(1, (boxW - 3) / columns)
-        let box = Rect(x: (width - boxW) / 2, y: (height - boxH) / 2, width: boxW, height: boxH)
-        let (fg, bg, _) = style(.foreground, .overlayBackground)
-        let (bf, _, _) = style(.overlayBorder, .overlayBackground)
-        let (hf, _, ha) = style(.accent, .overlayBackground, emphasised: true)
-        grid.fill(box, with: Cell(" ", fg: fg, bg: bg))
-        let g = glyphs
-        for x in box.x..<(box.x + box.width) {
-            grid.set(x, box.y, Cell(g.horizontal, fg: bf, bg: bg))
-            grid.set(x, box.y + box.height - 1, Cell(g.horizontal, fg: bf, bg: bg))
-        }
-        for y in box.y..<(box.y + box.height) {
-            grid.set(box.x, y, Cell(g.vertical, fg: bf, bg: bg))
-            grid.set(box.x + box.width - 1, y, Cell(g.vertical, fg: bf, bg: bg))
-        }
-        let title = pages > 1 ? " Keys \(page + 1)/\(pages) (Space: next page, other keys close) "
-            : " Keys (any key closes) "
-        grid.put(title, x: box.x + max(1, (box.width - title.count) / 2), y: box.y, fg: hf, bg: bg, attrs: ha)
-        for (n, line) in lines.enumerated().dropFirst(page * rows * columns) {
-            let slot = n - page * rows * columns
-            let col = slot / rows, row = slot % rows
-            guard col < columns else { break }
-            let x = box.x + 2 + col * colW, y = box.y + 2 + row
-            let text = capabilities.unicode ? line.text : asciiOnly(line.text)
-            grid.put(text, x: x, y: y, fg: line.isHeader ? hf : fg, bg: bg, attrs: line.isHeader ? ha : [],
-                     maxWidth: colW - 1)
-        }
+        HelpWidget(self).layout(width: width, height: height)
     }
 }
