@@ -20,6 +20,15 @@ public protocol AnalysisProvider: Sendable {
 
     /// Mass and mean of processed attribution per segment (background included).
     func rank(attribution: Volume, segments: LabelMap, processing: AttributionProcessing, names: [Int32: String]) -> [SegmentScore]
+
+    /// The map of (method, target) when it is already stored (the attribution cache on disk),
+    /// without computing anything; nil when it is not.
+    func storedAttribution(method: String, target: Int) -> AttributionDisplay?
+}
+
+extension AnalysisProvider {
+    /// Providers without a store have nothing stored.
+    public func storedAttribution(method: String, target: Int) -> AttributionDisplay? { nil }
 }
 
 /// Identifies a cached attribution.

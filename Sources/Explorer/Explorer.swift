@@ -107,6 +107,10 @@ public struct ViewState: Equatable, Sendable {
     public var peakIndex: Int?
     /// Text typed into the go-to prompt while it is open.
     public var prompt: String?
+    /// The class × segment matrix's selection while the matrix is shown.
+    public var matrix: MatrixCursor?
+    /// The second method of compare mode (an index into the methods; nil: compare mode is off).
+    public var compareMethodIndex: Int?
 
     public init(crosshair: [Int]) { self.crosshair = crosshair }
 
@@ -142,6 +146,12 @@ public struct Explorer: Sendable {
     /// Model class of each label of a label map from a file (e.g. a model's `label_groups.json`).
     public var labelClasses: [Int32: Int] = [:]
     public var progress: ProgressState?
+    /// Rankings of other targets for the current method and processing (computed earlier or in
+    /// the attribution cache), for the class × segment matrix.
+    public var knownRankings: [Int: [SegmentScore]] = [:]
+    /// Compare mode: the second method's attribution and ranking for the current target.
+    public var compareAttribution: AttributionDisplay?
+    public var compareRows: [SegmentScore] = []
 
     public init(scene: Scene, capabilities: RenderCapabilities = .full, width: Int, height: Int,
                 themes: [Theme] = [Theme.builtIn], methods: [String], classNames: [String],
@@ -242,6 +252,7 @@ public struct Explorer: Sendable {
                 state.helpVisible = false
                 return KeyTable.action(for: key) == .quit ? .quit : .redraw
             }
+            if let reaction = matrixKey(key) { return reaction }
             guard let action = KeyTable.action(for: key) else { return .none }
             return apply(action)
         case .mouse(let x, let y, let kind):
@@ -290,6 +301,7 @@ public struct Explorer: Sendable {
         case .overlays: return performOverlay(action)
         case .ranking: return performRanking(action)
         case .global: return performGlobal(action)
+        case .views: return performViews(action)
         case .general: return performGeneral(action)
         }
     }
@@ -383,25 +395,29 @@ public struct Explorer: Sendable {
     private mutating func mouse(x: Int, y: Int, kind: MouseKind) -> Reaction {
         let layout = self.layout
         guard !layout.tooSmall else { return .none }
+        // Compare mode: both panes show the focused plane at one scale.
+        let compared = compareMethod == nil ? nil : state.focus.plane ?? .axial
         for plane in Plane.allCases {
-            let rect = layout.panes[plane.rawValue]
-            guard rect.contains(x, y) else { continue }
-            state.focus = Focus(rawValue: plane.rawValue) ?? .axial
-            switch kind {
-            case .wheelUp: return apply(.stepSlice(1))
-            case .wheelDown: return apply(.stepSlice(-1))
-            case .press:
-                let image = layout.image(of: plane)
-                guard image.contains(x, y) else { return .redraw }
-                let vp = viewport(plane, image, scale: layout.pixelsPerMM)
-                let h = vp.columns[x - image.x]
-                // Half blocks: the cell's upper pixel stands for the click.
-                let v = vp.rows[2 * (y - image.y)]
-                if h >= 0, v >= 0 {
-                    state.crosshair[vp.axes.horizontal] = h
-                    state.crosshair[vp.axes.vertical] = v
+            let panes = compared.map { $0 == plane ? comparePanes(layout: layout) : [] }
+            for rect in panes ?? [layout.panes[plane.rawValue]] {
+                guard rect.contains(x, y) else { continue }
+                state.focus = Focus(rawValue: plane.rawValue) ?? .axial
+                switch kind {
+                case .wheelUp: return apply(.stepSlice(1))
+                case .wheelDown: return apply(.stepSlice(-1))
+                case .press:
+                    let image = Self.image(of: rect)
+                    guard image.contains(x, y) else { return .redraw }
+                    let vp = viewport(plane, image, scale: compared == nil ? layout.pixelsPerMM : compareScale(layout: layout))
+                    let h = vp.columns[x - image.x]
+                    // Half blocks: the cell's upper pixel stands for the click.
+                    let v = vp.rows[2 * (y - image.y)]
+                    if h >= 0, v >= 0 {
+                        state.crosshair[vp.axes.horizontal] = h
+                        state.crosshair[vp.axes.vertical] = v
+                    }
+                    return .redraw
                 }
-                return .redraw
             }
         }
         if layout.sidebar.contains(x, y) {

@@ -28,15 +28,23 @@ extension Explorer {
             drawTooSmall(into: &grid)
             return grid
         }
-        let planes = PlaneRenderer(explorer: self, theme: theme, caps: capabilities, scale: layout.pixelsPerMM)
-        for plane in Plane.allCases {
-            drawPaneTitle(plane, into: &grid, rect: layout.panes[plane.rawValue])
-            planes.draw(plane, into: &grid, rect: layout.image(of: plane))
+        if compareMethod != nil {
+            drawComparedPlanes(into: &grid, layout: layout)
+            CompareWidget(self).render(into: &grid, rect: layout.sidebar)
+        } else {
+            let planes = PlaneRenderer(explorer: self, theme: theme, caps: capabilities, scale: layout.pixelsPerMM)
+            for plane in Plane.allCases {
+                drawPaneTitle(plane, into: &grid, rect: layout.panes[plane.rawValue])
+                planes.draw(plane, into: &grid, rect: layout.image(of: plane))
+            }
+            drawSeparators(into: &grid, layout: layout)
+            SidebarWidget(self).render(into: &grid, rect: layout.sidebar)
         }
-        drawSeparators(into: &grid, layout: layout)
-        SidebarWidget(self).render(into: &grid, rect: layout.sidebar)
         StatusBarWidget(self).render(into: &grid, rect: layout.status)
         KeyHintsWidget(self).render(into: &grid, rect: layout.hints)
+        if state.matrix != nil {
+            MatrixWidget(self).render(into: &grid, rect: Rect(x: 0, y: 0, width: width, height: layout.status.y))
+        }
         if let page = state.globalPage { drawGlobalPage(page, into: &grid) }
         if state.helpVisible { HelpWidget(self).render(into: &grid, rect: Rect(x: 0, y: 0, width: width, height: height)) }
         return grid
@@ -78,6 +86,52 @@ extension Explorer {
             + "  \(axisName) \(state.crosshair[axes.normal])/\(n - 1)"
         if zoom != 1 { title += String(format: "  zoom %.1f", zoom) + (state.linked ? "" : " (own)") }
         grid.put(title, x: rect.x, y: rect.y, fg: fg, bg: bg, attrs: attrs, maxWidth: rect.width)
+    }
+
+    /// Compare mode: the focused plane twice, method A on the left and method B on the right, at
+    /// one scale and with the same crosshair.
+    private func drawComparedPlanes(into grid: inout CellGrid, layout: Layout) {
+        let panes = comparePanes(layout: layout)
+        let plane = state.focus.plane ?? .axial
+        let images = panes.map(Self.image(of:))
+        let scale = compareScale(layout: layout)
+        var b = self
+        b.attribution = compareAttribution
+        for (side, (ex, name)) in [(self, method), (b, compareMethod ?? "")].enumerated() {
+            let (fg, bg, attrs) = style(side == 0 ? .paneTitleFocused : .accent, .background, emphasised: true)
+            let pane = panes[side]
+            grid.fill(Rect(x: pane.x, y: pane.y, width: pane.width, height: 1), with: Cell(" ", fg: fg, bg: bg))
+            let axes = PlaneAxes(plane: plane, affine: scene.ct.grid.affine)
+            let title = " \(side == 0 ? "A" : "B") \(name) · \(plane.title) \(["i", "j", "k"][axes.normal]) "
+                + "\(state.crosshair[axes.normal])/\(scene.ct.grid.dims[axes.normal] - 1)"
+                + (side == 1 && compareAttribution == nil ? (progress == nil ? " · no map yet" : " · computing…") : "")
+            grid.put(painter.clean(title), x: pane.x, y: pane.y, fg: fg, bg: bg, attrs: attrs, maxWidth: pane.width)
+            PlaneRenderer(explorer: ex, theme: theme, caps: capabilities, scale: scale)
+                .draw(plane, into: &grid, rect: images[side])
+        }
+        let (sf, sb, _) = style(.dim, .background)
+        for x in [panes[1].x - 1, layout.sidebar.x - 1] {
+            for y in 0..<layout.sidebar.height { grid.set(x, y, Cell(glyphs.vertical, fg: sf, bg: sb)) }
+        }
+    }
+
+    /// The image area of a pane (below its title row).
+    static func image(of pane: Rect) -> Rect { Rect(x: pane.x, y: pane.y + 1, width: pane.width, height: pane.height - 1) }
+
+    /// Compare mode's scale: the largest at which the focused plane fits both panes.
+    func compareScale(layout: Layout) -> Double {
+        let (eh, ev) = PlaneViewport.extent(of: state.focus.plane ?? .axial, grid: scene.ct.grid)
+        return comparePanes(layout: layout).map(Self.image(of:)).map {
+            min(Double($0.width) / max(eh, 1e-6), Double(2 * $0.height) / max(ev, 1e-6))
+        }.min() ?? 0
+    }
+
+    /// The two panes of compare mode (title row included), side by side left of the sidebar.
+    func comparePanes(layout: Layout) -> [Rect] {
+        let area = max(0, layout.sidebar.x - 1)
+        let left = (area - 1) / 2
+        return [Rect(x: 0, y: 0, width: left, height: layout.sidebar.height),
+                Rect(x: left + 1, y: 0, width: area - left - 1, height: layout.sidebar.height)]
     }
 
     private func drawSeparators(into grid: inout CellGrid, layout: Layout) {

@@ -110,7 +110,7 @@ public struct SidebarWidget: Widget {
         let selected = index == state.selectedRow && state.focus == .sidebar
         let highlighted = label != nil && label == state.highlighted
         var s = selected ? style(.selectionForeground, .selectionBackground, emphasised: true)
-            : style(highlighted ? .highlight : .foreground, .sidebarBackground)
+            : style(highlighted ? .highlightText : .foreground, .sidebarBackground)
         if highlighted && capabilities.depth.hasColor { s.2.insert(.bold) }
         return s
     }
@@ -158,7 +158,7 @@ public struct SidebarWidget: Widget {
     private func drawGlobal(into grid: inout CellGrid, rect: Rect, header: Int, nameWidth: Int) {
         let (_, bg, _) = style(.foreground, .sidebarBackground)
         let (df, _, _) = style(.dim, .sidebarBackground)
-        let (mf, _, _) = style(.highlight, .sidebarBackground)
+        let (mf, _, _) = style(.highlightText, .sidebarBackground)
         let nw = max(8, nameWidth - 6)
         let plotW = max(5, rect.width - 4 - nw - 1)
         let boxes = explorer.globalBoxes
