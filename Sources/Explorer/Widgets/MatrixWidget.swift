@@ -43,7 +43,7 @@ public struct MatrixWidget: Widget {
                                    + "target with n/N (or t on a segment), let it compute, then X again.",
                                    width: width)
         }
-        lines.append("arrows select · Enter jumps to target and segment · r p b m change values · Esc/X close")
+        lines.append("arrows select · Enter jumps there · r p b m change values · Esc/X closes")
         return lines
     }
 
