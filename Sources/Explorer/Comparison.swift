@@ -32,14 +32,6 @@ extension Explorer {
         return methods[i]
     }
 
-    /// Ranked rows of `scores` as the sidebar shows them (background as requested, by the rank key).
-    func ranked(_ scores: [SegmentScore]) -> [SegmentScore] {
-        let key = rankValue
-        return scores.filter { state.includeBackground || $0.label != 0 }
-            .sorted { (key($0) ?? -.infinity) != (key($1) ?? -.infinity)
-                ? (key($0) ?? -.infinity) > (key($1) ?? -.infinity) : $0.label < $1.label }
-    }
-
     /// The current method against the compare method for the current target, once both rankings
     /// are in (nil otherwise).
     public var comparison: Comparison? {

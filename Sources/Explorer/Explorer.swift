@@ -217,9 +217,13 @@ public struct Explorer: Sendable {
 
     /// Sidebar rows in display order: background filtered as requested, sorted by the rank key
     /// (by voxel count without a model).
-    public var rankedRows: [SegmentScore] {
+    public var rankedRows: [SegmentScore] { ranked(rows) }
+
+    /// `scores` in sidebar order: background filtered as requested, sorted by the rank key (by
+    /// voxel count without a model), ties by label.
+    func ranked(_ scores: [SegmentScore]) -> [SegmentScore] {
         let key = rankValue
-        return rows.filter { state.includeBackground || $0.label != 0 }
+        return scores.filter { state.includeBackground || $0.label != 0 }
             .sorted { (key($0) ?? -.infinity) != (key($1) ?? -.infinity)
                 ? (key($0) ?? -.infinity) > (key($1) ?? -.infinity) : $0.label < $1.label }
     }

@@ -188,11 +188,10 @@ final class MatrixAndCompareTests: XCTestCase {
     func testCompareSnapshot() {
         var ex = Fixtures.explorer(width: 120, height: 36)
         _ = ex.apply(.toggleCompare)
-        var b = AttributionDisplay(map: Fixtures.attribution(for: ex.scene, target: 2))
+        let b = AttributionDisplay(map: Fixtures.attribution(for: ex.scene, target: 2))
         ex.compareAttribution = b
         ex.compareRows = FakeProvider.ranking(b.map, ex.scene.labels!, .abs, ex.scene.labelNames)
         assertSnapshot(ex.render(), depth: .palette256)
-        b = AttributionDisplay(map: ex.attribution!.map)
         XCTAssertEqual(ex.apply(.nextCompareMethod), .none, "only one other method")
     }
 
