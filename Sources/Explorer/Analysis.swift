@@ -105,9 +105,12 @@ public final class AnalysisController: @unchecked Sendable {
 
     /// Cancels the running attribution unless it computes `key`: leaving a method or target
     /// stops its job instead of letting it run on unseen.
-    public func cancelAttribution(otherThan key: AnalysisKey) {
+    public func cancelAttribution(otherThan key: AnalysisKey) { cancelAttribution(keeping: [key]) }
+
+    /// Cancels the running attribution unless it computes one of `keys` (what is on screen).
+    public func cancelAttribution(keeping keys: Set<AnalysisKey>) {
         lock.withLock {
-            if case .attribution(let k)? = running?.job, k != key { running?.token.cancel() }
+            if case .attribution(let k)? = running?.job, !keys.contains(k) { running?.token.cancel() }
         }
     }
 

@@ -105,12 +105,12 @@ public final class ExplorerSession {
         if explorer.scene.labels == nil {
             controller.start(.prediction, label: "predicting")
         } else if let cached = controller.cached(currentKey) {
-            controller.cancelAttribution(otherThan: currentKey)
+            controller.cancelAttribution(keeping: shownKeys)
             explorer.attribution = cached
             rerank()
         } else if !controller.provider.methods.contains(explorer.method) {
             // An imported method: nothing to compute, only the maps that came with it.
-            controller.cancelAttribution(otherThan: currentKey)
+            controller.cancelAttribution(keeping: shownKeys)
             explorer.attribution = nil
             explorer.rows = []
             let targets = controller.cachedTargets(method: explorer.method).map {

@@ -9,6 +9,14 @@ extension ExplorerSession {
         var processing: AttributionProcessing
     }
 
+    /// The maps on screen: the current (method, target) and, in compare mode, the second method's.
+    /// Their jobs survive a refresh.
+    var shownKeys: Set<AnalysisKey> {
+        var keys: Set<AnalysisKey> = [currentKey]
+        if let methodB = explorer.compareMethod { keys.insert(AnalysisKey(method: methodB, target: explorer.state.target)) }
+        return keys
+    }
+
     /// Brings the matrix's rankings and compare mode's second map up to date (cheap when nothing changed).
     func updateViews() {
         guard let controller, let labels = explorer.scene.labels else { return }

@@ -157,6 +157,33 @@ final class MatrixAndCompareTests: XCTestCase {
         XCTAssertNil(session.explorer.compareAttribution)
     }
 
+    /// A processing change re-ranks the shown map without cancelling the compare method's job.
+    func testCompareJobSurvivesARefresh() {
+        let scene = Fixtures.scene()
+        let provider = FakeProvider(scene: scene, blocking: true)
+        let controller = AnalysisController(provider: provider)
+        controller.preload(AnalysisKey(method: "gradient", target: 1),
+                           AttributionDisplay(map: Fixtures.attribution(for: scene, target: 1)))
+        var ex = Fixtures.explorer(withAttribution: false)
+        ex.scene = scene
+        let session = ExplorerSession(explorer: ex, controller: controller)
+        session.start()
+        XCTAssertNotNil(session.explorer.attribution)
+        _ = session.handle(.key(.char("C")))
+        let keyB = AnalysisKey(method: "integrated-gradients", target: 1)
+        waitUntil(session) { session.explorer.progress?.fraction == 0.5 }
+        XCTAssertEqual(controller.runningJob, .attribution(keyB))
+        _ = session.handle(.key(.char("p")))
+        XCTAssertEqual(session.explorer.state.processing, .pos)
+        XCTAssertEqual(controller.progress?.label, "integrated-gradients → liver (compare)", "not cancelling")
+        provider.release()
+        waitUntil(session) { session.explorer.comparison != nil }
+        XCTAssertEqual(provider.attributeCalls, [keyB], "computed once, not restarted")
+        // Leaving the target does cancel it.
+        _ = session.handle(.key(.char("n")))
+        XCTAssertNotEqual(controller.runningJob, .attribution(keyB))
+    }
+
     /// ρ between the two rankings against scipy.stats.spearmanr (Fixtures/make_compare_spearman.py):
     /// ties get average ranks, a segment only one method ranks is left out, background as the `b` key says.
     func testCompareRhoMatchesScipy() throws {
