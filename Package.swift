@@ -42,7 +42,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "CNifti", "COpenBLAS", "TestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "ExplorerTests", dependencies: ["Explorer", "Engine", "TestSupport"],
-                    resources: [.copy("Snapshots")]),
+                    exclude: ["Fixtures"], resources: [.copy("Snapshots")]),
         .testTarget(name: "TerminalTests", dependencies: ["Terminal", "CNCurses", "Engine", "Explorer", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "CLITests", dependencies: ["Engine", "TestSupport"]),

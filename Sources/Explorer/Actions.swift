@@ -19,11 +19,44 @@ public enum Action: Hashable, Sendable {
     /// Open the go-to prompt for a typed ijk or RAS position.
     case openPrompt
     case nextTheme
+    /// The class × segment matrix for the current method on/off.
+    case toggleMatrix
+    /// Compare mode on/off, and the next method for its second side.
+    case toggleCompare, nextCompareMethod
     case export(ansi: Bool)
     case saveMap
     case toggleHelp
     case cancel
     case quit
+}
+
+/// The concern an action belongs to; `Explorer.perform` hands each group to its own handler.
+public enum ActionGroup: Sendable {
+    case navigation, windowing, overlays, ranking, global, views, general
+}
+
+extension Action {
+    public var group: ActionGroup {
+        switch self {
+        case .moveCrosshair, .stepSlice, .focusNext, .focusPrevious, .zoomIn, .zoomOut, .zoomReset, .toggleLink,
+             .toggleMaximize, .pan, .jumpToPeak, .openPrompt:
+            return .navigation
+        case .cycleWindowPreset, .adjustWindowWidth, .adjustWindowLevel:
+            return .windowing
+        case .cycleLabelMode, .cycleLabelOpacity, .toggleLabelVisibility, .toggleLegend, .cycleCrosshair,
+             .toggleHeatmap, .cycleHeatmapOpacity, .toggleSigned, .cycleClipPercentile, .toggleThreshold, .nextTheme:
+            return .overlays
+        case .cycleProcessing, .toggleBackground, .toggleRankKey, .nextMethod, .previousMethod,
+             .targetUnderCrosshair, .nextTarget, .previousTarget, .selectRow, .activateRow:
+            return .ranking
+        case .toggleGlobal, .cycleGlobalPage:
+            return .global
+        case .toggleMatrix, .toggleCompare, .nextCompareMethod:
+            return .views
+        case .export, .saveMap, .toggleHelp, .cancel, .quit:
+            return .general
+        }
+    }
 }
 
 /// What the run loop must do after an action.
@@ -124,6 +157,11 @@ public enum KeyTable {
         KeyBinding([.char("r")], .toggleRankKey, "rank by mass / mean", group: "Explain"),
         KeyBinding([.char("g")], .toggleGlobal, "sidebar: this scan / global box plots", group: "Explain"),
         KeyBinding([.char("G")], .cycleGlobalPage, "global analysis pages (G again: next)", group: "Explain"),
+        KeyBinding([.char("X")], .toggleMatrix, "class × segment matrix (arrows select, Enter jumps)",
+                   group: "Explain"),
+        KeyBinding([.char("C")], .toggleCompare, "compare two methods side by side, with Spearman ρ",
+                   group: "Explain"),
+        KeyBinding([.char("B")], .nextCompareMethod, "compare: next second method", group: "Explain"),
 
         KeyBinding([.char("e")], .export(ansi: false), "export text report (UTF-8)", group: "General",
                    hint: "export"),

@@ -20,6 +20,15 @@ public protocol AnalysisProvider: Sendable {
 
     /// Mass and mean of processed attribution per segment (background included).
     func rank(attribution: Volume, segments: LabelMap, processing: AttributionProcessing, names: [Int32: String]) -> [SegmentScore]
+
+    /// The map of (method, target) when it is already stored (the attribution cache on disk),
+    /// without computing anything; nil when it is not.
+    func storedAttribution(method: String, target: Int) -> AttributionDisplay?
+}
+
+extension AnalysisProvider {
+    /// Providers without a store have nothing stored.
+    public func storedAttribution(method: String, target: Int) -> AttributionDisplay? { nil }
 }
 
 /// Identifies a cached attribution.
@@ -96,9 +105,12 @@ public final class AnalysisController: @unchecked Sendable {
 
     /// Cancels the running attribution unless it computes `key`: leaving a method or target
     /// stops its job instead of letting it run on unseen.
-    public func cancelAttribution(otherThan key: AnalysisKey) {
+    public func cancelAttribution(otherThan key: AnalysisKey) { cancelAttribution(keeping: [key]) }
+
+    /// Cancels the running attribution unless it computes one of `keys` (what is on screen).
+    public func cancelAttribution(keeping keys: Set<AnalysisKey>) {
         lock.withLock {
-            if case .attribution(let k)? = running?.job, k != key { running?.token.cancel() }
+            if case .attribution(let k)? = running?.job, !keys.contains(k) { running?.token.cancel() }
         }
     }
 

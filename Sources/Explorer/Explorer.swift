@@ -107,6 +107,10 @@ public struct ViewState: Equatable, Sendable {
     public var peakIndex: Int?
     /// Text typed into the go-to prompt while it is open.
     public var prompt: String?
+    /// The class × segment matrix's selection while the matrix is shown.
+    public var matrix: MatrixCursor?
+    /// The second method of compare mode (an index into the methods; nil: compare mode is off).
+    public var compareMethodIndex: Int?
 
     public init(crosshair: [Int]) { self.crosshair = crosshair }
 
@@ -142,6 +146,12 @@ public struct Explorer: Sendable {
     /// Model class of each label of a label map from a file (e.g. a model's `label_groups.json`).
     public var labelClasses: [Int32: Int] = [:]
     public var progress: ProgressState?
+    /// Rankings of other targets for the current method and processing (computed earlier or in
+    /// the attribution cache), for the class × segment matrix.
+    public var knownRankings: [Int: [SegmentScore]] = [:]
+    /// Compare mode: the second method's attribution and ranking for the current target.
+    public var compareAttribution: AttributionDisplay?
+    public var compareRows: [SegmentScore] = []
 
     public init(scene: Scene, capabilities: RenderCapabilities = .full, width: Int, height: Int,
                 themes: [Theme] = [Theme.builtIn], methods: [String], classNames: [String],
@@ -207,9 +217,13 @@ public struct Explorer: Sendable {
 
     /// Sidebar rows in display order: background filtered as requested, sorted by the rank key
     /// (by voxel count without a model).
-    public var rankedRows: [SegmentScore] {
+    public var rankedRows: [SegmentScore] { ranked(rows) }
+
+    /// `scores` in sidebar order: background filtered as requested, sorted by the rank key (by
+    /// voxel count without a model), ties by label.
+    func ranked(_ scores: [SegmentScore]) -> [SegmentScore] {
         let key = rankValue
-        return rows.filter { state.includeBackground || $0.label != 0 }
+        return scores.filter { state.includeBackground || $0.label != 0 }
             .sorted { (key($0) ?? -.infinity) != (key($1) ?? -.infinity)
                 ? (key($0) ?? -.infinity) > (key($1) ?? -.infinity) : $0.label < $1.label }
     }
@@ -242,6 +256,7 @@ public struct Explorer: Sendable {
                 state.helpVisible = false
                 return KeyTable.action(for: key) == .quit ? .quit : .redraw
             }
+            if let reaction = matrixKey(key) { return reaction }
             guard let action = KeyTable.action(for: key) else { return .none }
             return apply(action)
         case .mouse(let x, let y, let kind):
@@ -269,7 +284,7 @@ public struct Explorer: Sendable {
         select(label: keep)
     }
 
-    private mutating func select(label: Int32?) {
+    mutating func select(label: Int32?) {
         guard let label else { return }
         if state.showGlobal {
             let name = scene.labelName(label)
@@ -281,249 +296,17 @@ public struct Explorer: Sendable {
         }
     }
 
-    private mutating func perform(_ action: Action) -> Reaction {
+    /// Runs an action through the handler of its group.
+    mutating func perform(_ action: Action) -> Reaction {
         if action != .cancel { state.message = nil }
-        let dims = scene.ct.grid.dims
-        switch action {
-        case .moveCrosshair(let dx, let dy):
-            guard let plane = state.focus.plane else {
-                return perform(.selectRow(state.selectedRow + dy))
-            }
-            let axes = PlaneAxes(plane: plane, affine: scene.ct.grid.affine)
-            moveAxis(axes.horizontal, by: axes.flipHorizontal ? -dx : dx)
-            moveAxis(axes.vertical, by: axes.flipVertical ? -dy : dy)
-            return .redraw
-        case .stepSlice(let n):
-            let plane = state.focus.plane ?? .axial
-            moveAxis(PlaneAxes(plane: plane, affine: scene.ct.grid.affine).normal, by: n)
-            return .redraw
-        case .focusNext:
-            state.focus = Focus(rawValue: (state.focus.rawValue + 1) % Focus.allCases.count) ?? .axial
-            return .redraw
-        case .focusPrevious:
-            state.focus = Focus(rawValue: (state.focus.rawValue + Focus.allCases.count - 1) % Focus.allCases.count)
-                ?? .axial
-            return .redraw
-        case .zoomIn, .zoomOut:
-            let plane = state.focus.plane ?? .axial
-            let factor = action == .zoomIn ? 1.25 : 0.8
-            if state.linked {
-                state.sharedZoom = min(max(state.sharedZoom * factor, 1), 16)
-                if state.sharedZoom == 1 { state.sharedCenter = nil }
-                else if state.sharedCenter == nil { state.sharedCenter = state.crosshair.map { Double($0) + 0.5 } }
-                state.message = StatusMessage(String(format: "Zoom %.1f× (all planes; u unlinks)", state.sharedZoom))
-                return .redraw
-            }
-            var view = state.planes[plane.rawValue]
-            view.zoom = min(max(view.zoom * factor, 1), 16)
-            if view.zoom == 1 { view.center = nil } else if view.center == nil {
-                let axes = PlaneAxes(plane: plane, affine: scene.ct.grid.affine)
-                let c = PlaneViewport.displayPoint(grid: scene.ct.grid, axes: axes, h: state.crosshair[axes.horizontal],
-                                                   v: state.crosshair[axes.vertical])
-                view.center = [c.0, c.1]
-            }
-            state.planes[plane.rawValue] = view
-            state.message = StatusMessage(String(format: "Zoom %.1f× (%@ only; u links)", view.zoom, plane.title))
-            return .redraw
-        case .zoomReset:
-            if state.linked {
-                state.sharedZoom = 1
-                state.sharedCenter = nil
-            } else {
-                state.planes[(state.focus.plane ?? .axial).rawValue] = PlaneView()
-            }
-            return .redraw
-        case .pan(let dx, let dy):
-            let plane = state.focus.plane ?? .axial
-            let grid = scene.ct.grid
-            let axes = PlaneAxes(plane: plane, affine: grid.affine)
-            let (extentH, extentV) = PlaneViewport.extent(of: plane, grid: grid)
-            if state.linked {
-                // One step moves a tenth of the visible extent, along the plane's screen axes.
-                var c = state.sharedCenter ?? dims.map { Double($0) / 2 }
-                let zoom = state.sharedZoom
-                let stepH = Double(dx) * Double(dims[axes.horizontal]) / 10 / zoom
-                let stepV = Double(dy) * Double(dims[axes.vertical]) / 10 / zoom
-                c[axes.horizontal] += axes.flipHorizontal ? -stepH : stepH
-                c[axes.vertical] += axes.flipVertical ? -stepV : stepV
-                for a in 0..<3 { c[a] = min(max(c[a], 0), Double(dims[a])) }
-                state.sharedCenter = c
-                return .redraw
-            }
-            var view = state.planes[plane.rawValue]
-            var c = view.center ?? [extentH / 2, extentV / 2]
-            c[0] = min(max(c[0] + Double(dx) * extentH / 10 / view.zoom, 0), extentH)
-            c[1] = min(max(c[1] + Double(dy) * extentV / 10 / view.zoom, 0), extentV)
-            view.center = c
-            state.planes[plane.rawValue] = view
-            return .redraw
-        case .toggleLink:
-            state.linked.toggle()
-            if state.linked {
-                state.planes = Array(repeating: PlaneView(), count: 3)
-            } else {
-                // Each plane starts from the linked view it showed.
-                for plane in Plane.allCases {
-                    var view = PlaneView()
-                    view.zoom = state.sharedZoom
-                    if let c = state.sharedCenter {
-                        let p = PlaneViewport.displayPoint(grid: scene.ct.grid,
-                                                           axes: PlaneAxes(plane: plane, affine: scene.ct.grid.affine),
-                                                           point: c)
-                        view.center = [p.0, p.1]
-                    }
-                    state.planes[plane.rawValue] = view
-                }
-                state.sharedZoom = 1
-                state.sharedCenter = nil
-            }
-            state.message = StatusMessage(state.linked ? "Zoom and pan linked across planes"
-                                          : "Zoom and pan per plane (u links again)")
-            return .redraw
-        case .toggleMaximize:
-            let plane = state.focus.plane ?? .axial
-            state.maximized = state.maximized == plane ? nil : plane
-            if state.maximized != nil { state.focus = Focus(rawValue: plane.rawValue) ?? .axial }
-            return .resize
-        case .cycleWindowPreset:
-            let next = ((state.presetIndex ?? -1) + 1) % WindowSetting.presets.count
-            state.presetIndex = next
-            state.window = WindowSetting(preset: WindowSetting.presets[next])
-            return .redraw
-        case .adjustWindowWidth(let f):
-            state.window = WindowSetting(width: min(max(state.window.width * (1 + f), 1), 10000),
-                                         level: state.window.level)
-            state.presetIndex = nil
-            return .redraw
-        case .adjustWindowLevel(let d):
-            state.window = WindowSetting(width: state.window.width, level: min(max(state.window.level + d, -2000), 4000))
-            state.presetIndex = nil
-            return .redraw
-        case .cycleLabelMode:
-            let all = LabelMode.allCases
-            state.labelMode = all[(all.firstIndex(of: state.labelMode)! + 1) % all.count]
-            state.message = StatusMessage("Labels: \(state.labelMode.rawValue)"
-                                          + (state.labelMode == .auto ? " (now \(effectiveLabelMode.rawValue))" : ""))
-            return .redraw
-        case .cycleLabelOpacity:
-            state.labelOpacity = Self.next(in: ViewState.labelOpacities, after: state.labelOpacity)
-            state.message = StatusMessage("Label opacity \(Int(state.labelOpacity * 100))%"
-                                          + (effectiveLabelMode == .fill ? "" : " (applies to filled labels: o)"))
-            return .redraw
-        case .cycleCrosshair:
-            let all = CrosshairMode.allCases
-            state.crosshairMode = all[(all.firstIndex(of: state.crosshairMode)! + 1) % all.count]
-            state.message = StatusMessage("Crosshair: \(state.crosshairMode.rawValue)")
-            return .redraw
-        case .toggleLabelVisibility:
-            guard let label = selectedLabel else {
-                state.message = StatusMessage("Select a segment in the sidebar first (Tab)", isError: true)
-                return .redraw
-            }
-            if state.hiddenLabels.remove(label) == nil { state.hiddenLabels.insert(label) }
-            state.message = StatusMessage("\(scene.labelName(label)) "
-                                          + (state.hiddenLabels.contains(label) ? "hidden" : "shown"))
-            return .redraw
-        case .toggleLegend:
-            state.sidebarMode = state.sidebarMode == .legend ? .ranking : .legend
-            state.showGlobal = false
-            state.selectedRow = 0
-            return .redraw
-        case .toggleHeatmap:
-            state.heatmapVisible.toggle()
-            return .redraw
-        case .cycleHeatmapOpacity:
-            state.heatmapOpacity = Self.next(in: ViewState.heatmapOpacities, after: state.heatmapOpacity)
-            state.message = StatusMessage("Heatmap opacity \(Int(state.heatmapOpacity * 100))%")
-            return .redraw
-        case .toggleSigned:
-            state.signedHeatmap.toggle()
-            return .redraw
-        case .cycleClipPercentile:
-            state.clipPercentile = Self.next(in: ViewState.clipPercentiles, after: state.clipPercentile)
-            return .redraw
-        case .toggleThreshold:
-            state.hideBelowOnePercent.toggle()
-            return .redraw
-        case .cycleProcessing:
-            let all = AttributionProcessing.allCases
-            state.processing = all[(all.firstIndex(of: state.processing)! + 1) % all.count]
-            return .recompute
-        case .toggleBackground:
-            state.includeBackground.toggle()
-            state.selectedRow = min(state.selectedRow, max(0, sidebarRowCount - 1))
-            return .redraw
-        case .toggleGlobal:
-            guard global != nil else {
-                state.message = StatusMessage("No results CSV loaded (start with --global FILE)", isError: true)
-                return .redraw
-            }
-            state.showGlobal.toggle()
-            state.selectedRow = 0
-            return .redraw
-        case .cycleGlobalPage:
-            return cycleGlobalPage()
-        case .toggleRankKey:
-            state.rankKey = state.rankKey == .mass ? .mean : .mass
-            return .redraw
-        case .nextMethod, .previousMethod:
-            guard methods.count > 1 else { return .none }
-            let step = action == .nextMethod ? 1 : methods.count - 1
-            state.methodIndex = (state.methodIndex + step) % methods.count
-            return .recompute
-        case .targetUnderCrosshair:
-            guard let label = scene.label(at: state.crosshair) else {
-                state.message = StatusMessage("No label map to pick a target from", isError: true)
-                return .redraw
-            }
-            guard let target = targetClass(for: label) else {
-                state.message = StatusMessage("\(scene.labelName(label)) is not a model class", isError: true)
-                return .redraw
-            }
-            guard target != state.target else { return .redraw }
-            state.target = target
-            return .recompute
-        case .nextTarget, .previousTarget:
-            let count = targetNames.count
-            guard count > 1 else { return .none }
-            state.target = (state.target + (action == .nextTarget ? 1 : count - 1)) % count
-            state.selectedRow = 0
-            return .recompute
-        case .selectRow(let row):
-            let count = sidebarRowCount
-            guard count > 0 else { return .none }
-            state.selectedRow = min(max(row, 0), count - 1)
-            return .redraw
-        case .activateRow:
-            guard state.focus == .sidebar else { return .none }
-            return activate(row: state.selectedRow)
-        case .jumpToPeak(let step):
-            return jumpToPeak(step)
-        case .openPrompt:
-            state.prompt = ""
-            return .redraw
-        case .nextTheme:
-            state.themeIndex = (state.themeIndex + 1) % themes.count
-            state.message = StatusMessage("Theme: \(theme.name)")
-            return .redraw
-        case .export(let ansi):
-            return .export(ansi: ansi)
-        case .saveMap:
-            guard attribution != nil else {
-                state.message = StatusMessage("No attribution map to save yet", isError: true)
-                return .redraw
-            }
-            return .saveMap
-        case .toggleHelp:
-            state.helpVisible.toggle()
-            state.helpPage = 0
-            return .redraw
-        case .cancel:
-            if state.helpVisible { state.helpVisible = false; return .redraw }
-            if state.globalPage != nil { state.globalPage = nil; return .redraw }
-            return progress == nil ? .none : .cancelComputation
-        case .quit:
-            return .quit
+        switch action.group {
+        case .navigation: return performNavigation(action)
+        case .windowing: return performWindowing(action)
+        case .overlays: return performOverlay(action)
+        case .ranking: return performRanking(action)
+        case .global: return performGlobal(action)
+        case .views: return performViews(action)
+        case .general: return performGeneral(action)
         }
     }
 
@@ -579,44 +362,12 @@ public struct Explorer: Sendable {
             .filter { state.includeBackground || $0.name != "background" }
     }
 
-    private mutating func activate(row: Int) -> Reaction {
-        guard row < sidebarRowCount else { return .none }
-        state.selectedRow = row
-        guard let label = selectedLabel else { return .redraw }
-        state.highlighted = state.highlighted == label ? nil : label
-        // The segment's voxel nearest its centroid: inside the segment even when the centroid of
-        // a left-plus-right structure is not.
-        if state.highlighted != nil, let c = scene.anchors[label] { state.crosshair = c }
-        return .redraw
-    }
-
     /// The strongest voxels of what the heatmap shows (the processed value; |a| in signed mode).
     public var peaks: [[Int]] {
         guard let attribution else { return [] }
         let processing = state.signedHeatmap ? AttributionProcessing.abs : state.processing
         return AttributionPeaks.top(attribution.map, count: ViewState.peakCount, separation: ViewState.peakSeparation,
                                     value: { processing.apply($0) })
-    }
-
-    private mutating func jumpToPeak(_ step: Int) -> Reaction {
-        guard let attribution else {
-            state.message = StatusMessage("No attribution map to jump in yet", isError: true)
-            return .redraw
-        }
-        let peaks = self.peaks
-        guard !peaks.isEmpty else {
-            state.message = StatusMessage("No \(state.processing.rawValue) attribution above 0 to jump to", isError: true)
-            return .redraw
-        }
-        let n = peaks.count
-        let i = state.peakIndex.map { (($0 + step) % n + n) % n } ?? (step > 0 ? 0 : n - 1)
-        state.peakIndex = i
-        state.crosshair = peaks[i]
-        let p = peaks[i]
-        let value = attribution.map[p[0], p[1], p[2]]
-        state.message = StatusMessage("Peak \(i + 1)/\(n): a = \(String(format: "%.4g", value)) at voxel "
-                                      + p.map(String.init).joined(separator: " ") + " (z next, Z previous)")
-        return .redraw
     }
 
     /// Keys while the go-to prompt is open: typing, Backspace, Enter to go, Esc to close.
@@ -645,37 +396,32 @@ public struct Explorer: Sendable {
         return .redraw
     }
 
-    private mutating func moveAxis(_ axis: Int, by n: Int) {
-        state.crosshair[axis] = min(max(state.crosshair[axis] + n, 0), scene.ct.grid.dims[axis] - 1)
-    }
-
-    private static func next(in values: [Double], after v: Double) -> Double {
-        let i = values.firstIndex { abs($0 - v) < 1e-9 } ?? -1
-        return values[(i + 1) % values.count]
-    }
-
     private mutating func mouse(x: Int, y: Int, kind: MouseKind) -> Reaction {
         let layout = self.layout
         guard !layout.tooSmall else { return .none }
+        // Compare mode: both panes show the focused plane at one scale.
+        let compared = compareMethod == nil ? nil : state.focus.plane ?? .axial
         for plane in Plane.allCases {
-            let rect = layout.panes[plane.rawValue]
-            guard rect.contains(x, y) else { continue }
-            state.focus = Focus(rawValue: plane.rawValue) ?? .axial
-            switch kind {
-            case .wheelUp: return apply(.stepSlice(1))
-            case .wheelDown: return apply(.stepSlice(-1))
-            case .press:
-                let image = layout.image(of: plane)
-                guard image.contains(x, y) else { return .redraw }
-                let vp = viewport(plane, image, scale: layout.pixelsPerMM)
-                let h = vp.columns[x - image.x]
-                // Half blocks: the cell's upper pixel stands for the click.
-                let v = vp.rows[2 * (y - image.y)]
-                if h >= 0, v >= 0 {
-                    state.crosshair[vp.axes.horizontal] = h
-                    state.crosshair[vp.axes.vertical] = v
+            let panes = compared.map { $0 == plane ? comparePanes(layout: layout) : [] }
+            for rect in panes ?? [layout.panes[plane.rawValue]] {
+                guard rect.contains(x, y) else { continue }
+                state.focus = Focus(rawValue: plane.rawValue) ?? .axial
+                switch kind {
+                case .wheelUp: return apply(.stepSlice(1))
+                case .wheelDown: return apply(.stepSlice(-1))
+                case .press:
+                    let image = Self.image(of: rect)
+                    guard image.contains(x, y) else { return .redraw }
+                    let vp = viewport(plane, image, scale: compared == nil ? layout.pixelsPerMM : compareScale(layout: layout))
+                    let h = vp.columns[x - image.x]
+                    // Half blocks: the cell's upper pixel stands for the click.
+                    let v = vp.rows[2 * (y - image.y)]
+                    if h >= 0, v >= 0 {
+                        state.crosshair[vp.axes.horizontal] = h
+                        state.crosshair[vp.axes.vertical] = v
+                    }
+                    return .redraw
                 }
-                return .redraw
             }
         }
         if layout.sidebar.contains(x, y) {
@@ -684,7 +430,7 @@ public struct Explorer: Sendable {
             case .wheelUp: return apply(.selectRow(state.selectedRow - 1))
             case .wheelDown: return apply(.selectRow(state.selectedRow + 1))
             case .press:
-                let row = y - layout.sidebarListTop + sidebarScroll(layout: layout)
+                let row = y - layout.sidebarListTop + sidebarScroll(visibleRows: layout.sidebarListRows)
                 guard y >= layout.sidebarListTop, row < sidebarRowCount else { return .redraw }
                 state.selectedRow = row
                 return activate(row: row)
@@ -694,8 +440,8 @@ public struct Explorer: Sendable {
     }
 
     /// First list row shown so the selection stays visible.
-    func sidebarScroll(layout: Layout) -> Int {
-        let visible = max(1, layout.sidebarListRows)
+    func sidebarScroll(visibleRows: Int) -> Int {
+        let visible = max(1, visibleRows)
         return max(0, state.selectedRow - visible + 1)
     }
 

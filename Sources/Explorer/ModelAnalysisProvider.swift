@@ -117,6 +117,14 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
         return AttributionDisplay(map: map, details: details, notice: notice)
     }
 
+    public func storedAttribution(method: String, target: Int) -> AttributionDisplay? {
+        guard let cache, let kind = AttributionMethodKind(rawValue: method),
+              let key = try? cacheKey(kind, target: target),
+              case .hit(let entry) = cache.lookup(key, dims: grid.dims) else { return nil }
+        return AttributionDisplay(map: Volume(grid: grid, voxels: entry.voxels),
+                                  details: entry.details + [("source", "cache \(cache.directory.path)")])
+    }
+
     /// Key parts naming this scan and model: the caller's digest of their files and the model
     /// grid the input lies on.
     private func identity() throws -> [String] { try digestQueue.sync { identityOnQueue() }.get() }

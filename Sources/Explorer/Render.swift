@@ -28,31 +28,36 @@ extension Explorer {
             drawTooSmall(into: &grid)
             return grid
         }
-        let planes = PlaneRenderer(explorer: self, theme: theme, caps: capabilities, scale: layout.pixelsPerMM)
-        for plane in Plane.allCases {
-            drawPaneTitle(plane, into: &grid, rect: layout.panes[plane.rawValue])
-            planes.draw(plane, into: &grid, rect: layout.image(of: plane))
+        if compareMethod != nil {
+            drawComparedPlanes(into: &grid, layout: layout)
+            CompareWidget(self).render(into: &grid, rect: layout.sidebar)
+        } else {
+            let planes = PlaneRenderer(explorer: self, theme: theme, caps: capabilities, scale: layout.pixelsPerMM)
+            for plane in Plane.allCases {
+                drawPaneTitle(plane, into: &grid, rect: layout.panes[plane.rawValue])
+                planes.draw(plane, into: &grid, rect: layout.image(of: plane))
+            }
+            drawSeparators(into: &grid, layout: layout)
+            SidebarWidget(self).render(into: &grid, rect: layout.sidebar)
         }
-        drawSeparators(into: &grid, layout: layout)
-        drawSidebar(into: &grid, rect: layout.sidebar)
-        drawStatus(into: &grid, rect: layout.status)
-        drawHints(into: &grid, rect: layout.hints)
+        StatusBarWidget(self).render(into: &grid, rect: layout.status)
+        KeyHintsWidget(self).render(into: &grid, rect: layout.hints)
+        if state.matrix != nil {
+            MatrixWidget(self).render(into: &grid, rect: Rect(x: 0, y: 0, width: width, height: layout.status.y))
+        }
         if let page = state.globalPage { drawGlobalPage(page, into: &grid) }
-        if state.helpVisible { drawHelp(into: &grid) }
+        if state.helpVisible { HelpWidget(self).render(into: &grid, rect: Rect(x: 0, y: 0, width: width, height: height)) }
         return grid
     }
 
-    var glyphs: (vertical: Unicode.Scalar, horizontal: Unicode.Scalar, full: Unicode.Scalar, light: Unicode.Scalar,
-                 separator: String) {
-        capabilities.unicode ? ("│", "─", "█", "░", " │ ") : ("|", "-", "#", ".", " | ")
-    }
+    /// Colours and glyphs for the current theme and terminal.
+    public var painter: Painter { Painter(theme: theme, capabilities: capabilities) }
 
-    /// Foreground/background/attributes for text, with reverse video standing in for highlight
-    /// colours on monochrome terminals.
+    var glyphs: (vertical: Unicode.Scalar, horizontal: Unicode.Scalar, full: Unicode.Scalar, light: Unicode.Scalar,
+                 separator: String) { painter.glyphs }
+
     func style(_ fg: ThemeRole, _ bg: ThemeRole, emphasised: Bool = false) -> (RGB, RGB, CellAttributes) {
-        let theme = self.theme
-        if !capabilities.depth.hasColor { return (.white, .black, emphasised ? [.reverse] : []) }
-        return (theme[fg], theme[bg], emphasised ? [.bold] : [])
+        painter.style(fg, bg, emphasised: emphasised)
     }
 
     private func drawTooSmall(into grid: inout CellGrid) {
@@ -81,6 +86,52 @@ extension Explorer {
             + "  \(axisName) \(state.crosshair[axes.normal])/\(n - 1)"
         if zoom != 1 { title += String(format: "  zoom %.1f", zoom) + (state.linked ? "" : " (own)") }
         grid.put(title, x: rect.x, y: rect.y, fg: fg, bg: bg, attrs: attrs, maxWidth: rect.width)
+    }
+
+    /// Compare mode: the focused plane twice, method A on the left and method B on the right, at
+    /// one scale and with the same crosshair.
+    private func drawComparedPlanes(into grid: inout CellGrid, layout: Layout) {
+        let panes = comparePanes(layout: layout)
+        let plane = state.focus.plane ?? .axial
+        let images = panes.map(Self.image(of:))
+        let scale = compareScale(layout: layout)
+        var b = self
+        b.attribution = compareAttribution
+        for (side, (ex, name)) in [(self, method), (b, compareMethod ?? "")].enumerated() {
+            let (fg, bg, attrs) = style(side == 0 ? .paneTitleFocused : .accent, .background, emphasised: true)
+            let pane = panes[side]
+            grid.fill(Rect(x: pane.x, y: pane.y, width: pane.width, height: 1), with: Cell(" ", fg: fg, bg: bg))
+            let axes = PlaneAxes(plane: plane, affine: scene.ct.grid.affine)
+            let title = " \(side == 0 ? "A" : "B") \(name) · \(plane.title) \(["i", "j", "k"][axes.normal]) "
+                + "\(state.crosshair[axes.normal])/\(scene.ct.grid.dims[axes.normal] - 1)"
+                + (side == 1 && compareAttribution == nil ? (progress == nil ? " · no map yet" : " · computing…") : "")
+            grid.put(painter.clean(title), x: pane.x, y: pane.y, fg: fg, bg: bg, attrs: attrs, maxWidth: pane.width)
+            PlaneRenderer(explorer: ex, theme: theme, caps: capabilities, scale: scale)
+                .draw(plane, into: &grid, rect: images[side])
+        }
+        let (sf, sb, _) = style(.dim, .background)
+        for x in [panes[1].x - 1, layout.sidebar.x - 1] {
+            for y in 0..<layout.sidebar.height { grid.set(x, y, Cell(glyphs.vertical, fg: sf, bg: sb)) }
+        }
+    }
+
+    /// The image area of a pane (below its title row).
+    static func image(of pane: Rect) -> Rect { Rect(x: pane.x, y: pane.y + 1, width: pane.width, height: pane.height - 1) }
+
+    /// Compare mode's scale: the largest at which the focused plane fits both panes.
+    func compareScale(layout: Layout) -> Double {
+        let (eh, ev) = PlaneViewport.extent(of: state.focus.plane ?? .axial, grid: scene.ct.grid)
+        return comparePanes(layout: layout).map(Self.image(of:)).map {
+            min(Double($0.width) / max(eh, 1e-6), Double(2 * $0.height) / max(ev, 1e-6))
+        }.min() ?? 0
+    }
+
+    /// The two panes of compare mode (title row included), side by side left of the sidebar.
+    func comparePanes(layout: Layout) -> [Rect] {
+        let area = max(0, layout.sidebar.x - 1)
+        let left = (area - 1) / 2
+        return [Rect(x: 0, y: 0, width: left, height: layout.sidebar.height),
+                Rect(x: left + 1, y: 0, width: area - left - 1, height: layout.sidebar.height)]
     }
 
     private func drawSeparators(into grid: inout CellGrid, layout: Layout) {
@@ -176,51 +227,7 @@ extension Explorer {
         return " " + label + tail
     }
 
-    private func drawStatus(into grid: inout CellGrid, rect: Rect) {
-        let (fg, bg, _) = style(.statusForeground, .statusBackground)
-        let (pf, _, _) = style(.progress, .statusBackground)
-        statusLine.render(into: &grid, area: rect, fg: fg, bg: bg, progressFg: pf)
-    }
-
-    private func drawHints(into grid: inout CellGrid, rect: Rect) {
-        let (fg, bg, _) = style(.hintsForeground, .hintsBackground)
-        grid.fill(rect, with: Cell(" ", fg: fg, bg: bg))
-        if let prompt = state.prompt {
-            let (kf, kb, _) = style(.hintsKey, .hintsBackground)
-            let label = " Go to (i j k, or x y z mm): "
-            let x = rect.x + grid.put(label, x: rect.x, y: rect.y, fg: kf, bg: kb, attrs: .bold, maxWidth: rect.width)
-            let shown = capabilities.unicode ? prompt + "▏" : asciiOnly(prompt) + "_"
-            grid.put(shown, x: x, y: rect.y, fg: fg, bg: bg, maxWidth: max(0, rect.x + rect.width - x))
-            return
-        }
-        if let message = state.message {
-            let (mf, mb, _) = style(message.isError ? .error : .accent, .hintsBackground)
-            let text = capabilities.unicode ? " " + message.text : asciiOnly(" " + message.text)
-            grid.put(text, x: rect.x, y: rect.y, fg: mf, bg: mb, attrs: .bold, maxWidth: rect.width)
-            return
-        }
-        let (kf, kb, _) = style(.hintsKey, .hintsBackground)
-        var x = rect.x + 1
-        for b in KeyTable.bindings {
-            guard let hint = b.hint else { continue }
-            let keys = b.keys.prefix(b.keys.count > 1 && hintKeyIsShort(b.keys[1]) ? 2 : 1)
-                .map { capabilities.unicode ? $0.description : $0.asciiDescription }.joined(separator: "/")
-            let needed = keys.count + hint.count + 3
-            guard x + needed <= rect.x + rect.width else { break }
-            x += grid.put(keys, x: x, y: rect.y, fg: kf, bg: kb, attrs: .bold)
-            x += grid.put(" " + hint + "  ", x: x, y: rect.y, fg: fg, bg: bg)
-        }
-    }
-
-    private func hintKeyIsShort(_ k: Key) -> Bool { if case .char = k { return true } else { return false } }
-
-    func asciiOnly(_ s: String) -> String {
-        let map: [Character: String] = ["→": "->", "·": "-", "│": "|", "×": "x", "–": "-", "▶": ">", "…": "..."]
-        return String(s.flatMap { c -> String in
-            if let r = map[c] { return r }
-            return c.isASCII ? String(c) : "?"
-        })
-    }
+    func asciiOnly(_ s: String) -> String { Painter.asciiOnly(s) }
 
     // MARK: Help
 
@@ -239,49 +246,8 @@ extension Explorer {
         return out
     }
 
-    /// Help geometry: as many columns as fit side by side without cutting a line, and pages when
-    /// they cannot hold every line (small terminals).
+    /// Help geometry for the current terminal size (see `HelpWidget.layout`).
     func helpLayout() -> (rows: Int, columns: Int, columnWidth: Int, pages: Int) {
-        let lines = Self.helpLines(unicode: capabilities.unicode)
-        let columnWidth = (lines.map(\.text.count).max() ?? 1) + 2
-        let rows = max(1, min(height - 2, lines.count + 4) - 4)
-        let fit = max(1, (width - 5) / columnWidth)
-        let columns = min(fit, (lines.count + rows - 1) / rows)
-        return (rows, columns, columnWidth, (lines.count + rows * columns - 1) / (rows * columns))
-    }
-
-    private func drawHelp(into grid: inout CellGrid) {
-        let lines = Self.helpLines(unicode: capabilities.unicode)
-        let (rows, columns, columnWidth, pages) = helpLayout()
-        let page = min(state.helpPage, pages - 1)
-        let boxH = min(height - 2, rows + 4)
-        let boxW = min(width - 2, columns * columnWidth + 3)
-        let colW = max(1, (boxW - 3) / columns)
-        let box = Rect(x: (width - boxW) / 2, y: (height - boxH) / 2, width: boxW, height: boxH)
-        let (fg, bg, _) = style(.foreground, .overlayBackground)
-        let (bf, _, _) = style(.overlayBorder, .overlayBackground)
-        let (hf, _, ha) = style(.accent, .overlayBackground, emphasised: true)
-        grid.fill(box, with: Cell(" ", fg: fg, bg: bg))
-        let g = glyphs
-        for x in box.x..<(box.x + box.width) {
-            grid.set(x, box.y, Cell(g.horizontal, fg: bf, bg: bg))
-            grid.set(x, box.y + box.height - 1, Cell(g.horizontal, fg: bf, bg: bg))
-        }
-        for y in box.y..<(box.y + box.height) {
-            grid.set(box.x, y, Cell(g.vertical, fg: bf, bg: bg))
-            grid.set(box.x + box.width - 1, y, Cell(g.vertical, fg: bf, bg: bg))
-        }
-        let title = pages > 1 ? " Keys \(page + 1)/\(pages) (Space: next page, other keys close) "
-            : " Keys (any key closes) "
-        grid.put(title, x: box.x + max(1, (box.width - title.count) / 2), y: box.y, fg: hf, bg: bg, attrs: ha)
-        for (n, line) in lines.enumerated().dropFirst(page * rows * columns) {
-            let slot = n - page * rows * columns
-            let col = slot / rows, row = slot % rows
-            guard col < columns else { break }
-            let x = box.x + 2 + col * colW, y = box.y + 2 + row
-            let text = capabilities.unicode ? line.text : asciiOnly(line.text)
-            grid.put(text, x: x, y: y, fg: line.isHeader ? hf : fg, bg: bg, attrs: line.isHeader ? ha : [],
-                     maxWidth: colW - 1)
-        }
+        HelpWidget(self).layout(width: width, height: height)
     }
 }

@@ -10,6 +10,8 @@ public final class ExplorerSession {
     /// Where `e`/`E` write reports.
     public var exportDirectory: URL
     private var lastProgress: ProgressState?
+    /// Rankings of maps already ranked once (matrix columns, compare mode's second method).
+    var rankingMemo: [RankingKey: [SegmentScore]] = [:]
 
     public init(explorer: Explorer, controller: AnalysisController?,
                 exportDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) {
@@ -45,6 +47,7 @@ public final class ExplorerSession {
     @discardableResult
     public func handle(_ event: InputEvent) -> Reaction {
         let reaction = explorer.handle(event)
+        defer { updateViews() }
         switch reaction {
         case .recompute:
             refresh()
@@ -102,12 +105,12 @@ public final class ExplorerSession {
         if explorer.scene.labels == nil {
             controller.start(.prediction, label: "predicting")
         } else if let cached = controller.cached(currentKey) {
-            controller.cancelAttribution(otherThan: currentKey)
+            controller.cancelAttribution(keeping: shownKeys)
             explorer.attribution = cached
             rerank()
         } else if !controller.provider.methods.contains(explorer.method) {
             // An imported method: nothing to compute, only the maps that came with it.
-            controller.cancelAttribution(otherThan: currentKey)
+            controller.cancelAttribution(keeping: shownKeys)
             explorer.attribution = nil
             explorer.rows = []
             let targets = controller.cachedTargets(method: explorer.method).map {
@@ -177,6 +180,7 @@ public final class ExplorerSession {
             lastProgress = progress
         }
         explorer.progress = progress
+        if changed { updateViews() }
         return changed
     }
 

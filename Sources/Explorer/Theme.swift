@@ -35,6 +35,8 @@ public enum ThemeRole: String, CaseIterable, Sendable {
     case background, foreground, dim, accent
     case paneTitle = "pane.title", paneTitleFocused = "pane.title.focused", paneEmpty = "pane.empty"
     case orientation, crosshair, highlight, targetOutline = "target.outline"
+    /// Text of the highlighted segment in lists (the outline colour may not read on a light background).
+    case highlightText = "highlight.text"
     case statusBackground = "status.background", statusForeground = "status.foreground"
     case hintsBackground = "hints.background", hintsForeground = "hints.foreground", hintsKey = "hints.key"
     case sidebarBackground = "sidebar.background", selectionBackground = "selection.background"
@@ -74,7 +76,7 @@ public struct Theme: Equatable, Sendable {
             .accent: RGB(0x5f, 0xaf, 0xff), .paneTitle: RGB(0x9a, 0xa0, 0xaa),
             .paneTitleFocused: RGB(0xff, 0xd7, 0x5f), .paneEmpty: RGB(0x00, 0x00, 0x00),
             .orientation: RGB(0xff, 0xd7, 0x5f), .crosshair: RGB(0xe8, 0xe8, 0xe8), .highlight: RGB(0xff, 0x4d, 0xff),
-            .targetOutline: RGB(0x00, 0xff, 0xff),
+            .highlightText: RGB(0xff, 0x4d, 0xff), .targetOutline: RGB(0x00, 0xff, 0xff),
             .statusBackground: RGB(0x26, 0x2a, 0x33), .statusForeground: RGB(0xe8, 0xea, 0xee),
             .hintsBackground: RGB(0x10, 0x12, 0x16), .hintsForeground: RGB(0x9a, 0xa0, 0xaa),
             .hintsKey: RGB(0x5f, 0xaf, 0xff), .sidebarBackground: RGB(0x16, 0x19, 0x1f),

@@ -238,4 +238,47 @@ final class TmuxEndToEndTests: XCTestCase {
         try tmux(["send-keys", "-t", session, "q"])
         try waitFor(5, "a clean exit") { $0.contains("agg2exp-exit=0") }
     }
+
+    /// `TERM=xterm` has 8 colours: the CT must be drawn from the palette's greys (black and grey,
+    /// with shading glyphs between), never hues. Reads the colours tmux holds for every CT cell
+    /// of the axial pane (a scan copy without model or labels, crosshair hidden).
+    func testEightColourTerminalDrawsTheCTInGreys() throws {
+        let scan = workDir.appendingPathComponent("ct.nii.gz").path
+        try FileManager.default.copyItem(atPath: Self.repoRoot.appendingPathComponent("SampleData/example_ct.nii.gz").path,
+                                         toPath: scan)
+        try start("TERM=xterm LANG=C.UTF-8", arguments: "view '\(scan)'", width: 120, height: 36)
+        try waitFor(20, "the first frame") { $0.contains("Axial") && $0.contains("ijk ") }
+        try tmux(["send-keys", "-t", session, "c", "c"])
+        try waitFor(5, "the crosshair to hide") { $0.contains("Crosshair: off") }
+        let styled = try tmux(["capture-pane", "-p", "-e", "-t", session], output: true)
+        // Walk each line's SGR sequences, keeping the current foreground and background codes.
+        var styles = Set<[Int]>(), hues = Set<Int>()
+        let shading = Set("▀▄█░▒▓".unicodeScalars)
+        for line in styled.split(separator: "\n").dropFirst().prefix(30) {
+            var fg = 39, bg = 49
+            var scalars = Array(line.unicodeScalars)[...]
+            while let c = scalars.popFirst() {
+                if c == "\u{1b}", scalars.first == "[" {
+                    scalars.removeFirst()
+                    var params = ""
+                    while let p = scalars.popFirst(), p != "m" { params.unicodeScalars.append(p) }
+                    for code in params.split(separator: ";").compactMap({ Int($0) }) {
+                        if code == 0 { (fg, bg) = (39, 49) }
+                        if (30...39).contains(code) || (90...97).contains(code) { fg = code }
+                        if (40...49).contains(code) || (100...107).contains(code) { bg = code }
+                    }
+                    continue
+                }
+                // The axial pane ends at the first separator.
+                if c == "│" { break }
+                guard shading.contains(c) else { continue }
+                styles.insert([Int(c.value), fg, bg])
+                for code in [fg, bg] where ![30, 37, 39, 40, 47, 49].contains(code) { hues.insert(code) }
+            }
+        }
+        XCTAssertTrue(hues.isEmpty, "CT cells use colour codes \(hues.sorted()) (only black and grey exist at 8 colours)")
+        XCTAssertGreaterThan(styles.count, 2, "the CT shows several grey levels")
+        try tmux(["send-keys", "-t", session, "q"])
+        try waitFor(5, "a clean exit") { $0.contains("agg2exp-exit=0") }
+    }
 }

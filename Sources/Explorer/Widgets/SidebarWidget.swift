@@ -1,8 +1,31 @@
 import Foundation
 import Engine
 
-extension Explorer {
-    func drawSidebar(into grid: inout CellGrid, rect: Rect) {
+/// The sidebar: a title, a mode line, then the Agg²Exp ranking, the label legend or the global box
+/// plots, and the heatmap legend at the bottom. The list scrolls so the selection stays visible.
+public struct SidebarWidget: Widget {
+    let explorer: Explorer
+    let painter: Painter
+
+    public init(_ explorer: Explorer) {
+        self.explorer = explorer
+        painter = explorer.painter
+    }
+
+    private var state: ViewState { explorer.state }
+    private var capabilities: RenderCapabilities { painter.capabilities }
+    private func style(_ fg: ThemeRole, _ bg: ThemeRole, emphasised: Bool = false) -> (RGB, RGB, CellAttributes) {
+        painter.style(fg, bg, emphasised: emphasised)
+    }
+    private func asciiOnly(_ s: String) -> String { Painter.asciiOnly(s) }
+
+    /// The list's rows inside the sidebar rectangle `rect` (below the header, above the legend).
+    static func listRect(in rect: Rect) -> Rect {
+        Rect(x: rect.x, y: rect.y + Layout.sidebarHeaderRows, width: rect.width,
+             height: rect.height - Layout.sidebarHeaderRows - Layout.sidebarFooterRows)
+    }
+
+    public func render(into grid: inout CellGrid, rect: Rect) {
         let (fg, bg, _) = style(.foreground, .sidebarBackground)
         grid.fill(rect, with: Cell(" ", fg: fg, bg: bg))
         guard rect.width > 4, rect.height > Layout.sidebarHeaderRows + Layout.sidebarFooterRows else { return }
@@ -10,52 +33,55 @@ extension Explorer {
         let (tf, _, ta) = style(focused ? .paneTitleFocused : .accent, .sidebarBackground, emphasised: focused)
         let (df, _, _) = style(.dim, .sidebarBackground)
         let u = capabilities.unicode
-        let clean = { (s: String) in u ? s : self.asciiOnly(s) }
+        let clean = painter.clean
+        let targetName = explorer.targetName
         let title = state.showGlobal ? "Global · target \(targetName)"
-            : methods.isEmpty ? "Segments (no model)" : "Target \(targetName) (\(state.target)) · \(method)"
+            : explorer.methods.isEmpty ? "Segments (no model)"
+            : "Target \(targetName) (\(state.target)) · \(explorer.method)"
         grid.put(clean((focused ? (u ? "▶ " : "> ") : "  ") + title),
                  x: rect.x, y: rect.y, fg: tf, bg: bg, attrs: ta, maxWidth: rect.width)
         let bgText = state.includeBackground ? "bg shown" : "bg hidden"
-        let listRect = Rect(x: rect.x, y: layout.sidebarListTop, width: rect.width, height: layout.sidebarListRows)
+        let listRect = Self.listRect(in: rect)
+        let nameWidth = max(8, rect.width - 22)
         if state.sidebarMode == .legend && !state.showGlobal {
-            grid.put(clean(" labels \(effectiveLabelMode.rawValue) · v toggles row"),
+            grid.put(clean(" labels \(explorer.effectiveLabelMode.rawValue) · v toggles row"),
                      x: rect.x, y: rect.y + 1, fg: df, bg: bg, maxWidth: rect.width)
             drawLabelLegend(into: &grid, rect: listRect, header: rect.y + 2)
-        } else if state.showGlobal, let global {
+        } else if state.showGlobal, let global = explorer.global {
             grid.put(clean(" global \(global.scanCount) scans · mass by median · \(bgText)"), x: rect.x, y: rect.y + 1,
                      fg: df, bg: bg, maxWidth: rect.width)
-            drawGlobal(into: &grid, rect: listRect, header: rect.y + 2)
+            drawGlobal(into: &grid, rect: listRect, header: rect.y + 2, nameWidth: nameWidth)
         } else {
-            let processing = methods.isEmpty ? "" : "\(state.processing.rawValue) · "
-            grid.put(clean(" \(processing)by \(rankValueName) · \(bgText)"),
+            let processing = explorer.methods.isEmpty ? "" : "\(state.processing.rawValue) · "
+            grid.put(clean(" \(processing)by \(explorer.rankValueName) · \(bgText)"),
                      x: rect.x, y: rect.y + 1, fg: df, bg: bg, maxWidth: rect.width)
-            drawRanking(into: &grid, rect: listRect, header: rect.y + 2)
+            drawRanking(into: &grid, rect: listRect, header: rect.y + 2, nameWidth: nameWidth)
         }
-        drawLegend(into: &grid, rect: Rect(x: rect.x, y: rect.y + rect.height - Layout.sidebarFooterRows,
-                                            width: rect.width, height: Layout.sidebarFooterRows))
+        HeatmapLegendWidget(explorer).render(
+            into: &grid, rect: Rect(x: rect.x, y: rect.y + rect.height - Layout.sidebarFooterRows,
+                                    width: rect.width, height: Layout.sidebarFooterRows))
     }
 
-    /// Name column: whatever is left after rank, value and a bar of at least 6 cells.
-    private var nameWidth: Int { max(8, layout.sidebar.width - 22) }
-
-    private func drawRanking(into grid: inout CellGrid, rect: Rect, header: Int) {
+    /// Rank, swatch, name, value and a bar per segment; the name column takes what is left after
+    /// rank, value and a bar of at least 6 cells.
+    private func drawRanking(into grid: inout CellGrid, rect: Rect, header: Int, nameWidth: Int) {
         let (_, bg, _) = style(.foreground, .sidebarBackground)
         let (df, _, _) = style(.dim, .sidebarBackground)
         let u = capabilities.unicode
         let nw = nameWidth
         let valueW = 8
         let barW = max(1, rect.width - 6 - nw - valueW - 2)
-        grid.put("  #   " + "segment".rightPadded(to: nw) + " " + rankValueName.leftPadded(to: valueW),
+        grid.put("  #   " + "segment".rightPadded(to: nw) + " " + explorer.rankValueName.leftPadded(to: valueW),
                  x: rect.x, y: header, fg: df, bg: bg, attrs: .underline, maxWidth: rect.width)
-        let ranked = rankedRows
+        let ranked = explorer.rankedRows
         guard !ranked.isEmpty else {
-            let text = progress != nil ? " computing…" : attribution == nil ? " no attribution yet" : " no segments"
+            let text = explorer.progress != nil ? " computing…" : explorer.attribution == nil ? " no attribution yet" : " no segments"
             grid.put(u ? text : asciiOnly(text), x: rect.x, y: rect.y, fg: df, bg: bg, maxWidth: rect.width)
             return
         }
-        let values = ranked.map { rankValue($0) ?? 0 }
+        let values = ranked.map { explorer.rankValue($0) ?? 0 }
         let maxValue = values.map(abs).max() ?? 0
-        let scroll = sidebarScroll(layout: layout)
+        let scroll = explorer.sidebarScroll(visibleRows: rect.height)
         for n in 0..<rect.height {
             let idx = n + scroll
             guard idx < ranked.count else { break }
@@ -66,14 +92,14 @@ extension Explorer {
             var x = rect.x + grid.put(String(idx + 1).leftPadded(to: 3) + " ", x: rect.x, y: y, fg: rf, bg: rb, attrs: ra)
             x += drawSwatch(row.label, into: &grid, x: x, y: y, background: rb)
             let v = values[idx]
-            let value = methods.isEmpty ? String(Int(v)) : Fmt.num(v)
+            let value = explorer.methods.isEmpty ? String(Int(v)) : Fmt.num(v)
             let name = u ? row.name : asciiOnly(row.name)
             x += grid.put(" " + name.fitted(to: nw, unicode: u) + " " + value.leftPadded(to: valueW) + " ",
                           x: x, y: y, fg: rf, bg: rb, attrs: ra, maxWidth: rect.x + rect.width - x)
             let frac = maxValue > 0 ? abs(v) / maxValue : 0
             let (bf, _, _) = style(v < 0 ? .barNegative : .barPositive, .sidebarBackground)
             let selected = idx == state.selectedRow && state.focus == .sidebar
-            grid.put(bar(frac, width: barW), x: x, y: y, fg: selected ? rf : bf, bg: rb, attrs: ra,
+            grid.put(painter.bar(frac, width: barW), x: x, y: y, fg: selected ? rf : bf, bg: rb, attrs: ra,
                      maxWidth: rect.x + rect.width - x)
         }
     }
@@ -84,7 +110,7 @@ extension Explorer {
         let selected = index == state.selectedRow && state.focus == .sidebar
         let highlighted = label != nil && label == state.highlighted
         var s = selected ? style(.selectionForeground, .selectionBackground, emphasised: true)
-            : style(highlighted ? .highlight : .foreground, .sidebarBackground)
+            : style(highlighted ? .highlightText : .foreground, .sidebarBackground)
         if highlighted && capabilities.depth.hasColor { s.2.insert(.bold) }
         return s
     }
@@ -96,7 +122,7 @@ extension Explorer {
         if label == 0 || !capabilities.depth.hasColor {
             grid.set(x, y, Cell(hidden ? (u ? "·" : ".") : " ", fg: style(.dim, .sidebarBackground).0, bg: background))
         } else {
-            grid.set(x, y, Cell(hidden ? (u ? "·" : ".") : (u ? "■" : "#"), fg: labelColor(label), bg: background))
+            grid.set(x, y, Cell(hidden ? (u ? "·" : ".") : (u ? "■" : "#"), fg: explorer.labelColor(label), bg: background))
         }
         return 1
     }
@@ -110,8 +136,8 @@ extension Explorer {
         let nw = max(6, rect.width - 21)
         grid.put("  #   " + "label".rightPadded(to: nw) + " " + "voxels".leftPadded(to: countW) + " shown",
                  x: rect.x, y: header, fg: df, bg: bg, attrs: .underline, maxWidth: rect.width)
-        let labels = legendLabels
-        let scroll = sidebarScroll(layout: layout)
+        let labels = explorer.legendLabels
+        let scroll = explorer.sidebarScroll(visibleRows: rect.height)
         for n in 0..<rect.height {
             let idx = n + scroll
             guard idx < labels.count else { break }
@@ -121,14 +147,58 @@ extension Explorer {
             grid.fill(Rect(x: rect.x, y: y, width: rect.width, height: 1), with: Cell(" ", fg: rf, bg: rb, attrs: ra))
             var x = rect.x + grid.put(String(label).leftPadded(to: 3) + " ", x: rect.x, y: y, fg: rf, bg: rb, attrs: ra)
             x += drawSwatch(label, into: &grid, x: x, y: y, background: rb)
-            let name = u ? scene.labelName(label) : asciiOnly(scene.labelName(label))
+            let name = u ? explorer.scene.labelName(label) : asciiOnly(explorer.scene.labelName(label))
             let shown = label == 0 ? "" : state.hiddenLabels.contains(label) ? "    no" : "   yes"
             grid.put(" " + name.fitted(to: nw, unicode: u) + " "
-                     + String(scene.voxelCounts[label] ?? 0).leftPadded(to: countW) + shown,
+                     + String(explorer.scene.voxelCounts[label] ?? 0).leftPadded(to: countW) + shown,
                      x: x, y: y, fg: rf, bg: rb, attrs: ra, maxWidth: rect.x + rect.width - x)
         }
     }
 
+    private func drawGlobal(into grid: inout CellGrid, rect: Rect, header: Int, nameWidth: Int) {
+        let (_, bg, _) = style(.foreground, .sidebarBackground)
+        let (df, _, _) = style(.dim, .sidebarBackground)
+        let (mf, _, _) = style(.highlightText, .sidebarBackground)
+        let nw = max(8, nameWidth - 6)
+        let plotW = max(5, rect.width - 4 - nw - 1)
+        let boxes = explorer.globalBoxes
+        if let reason = explorer.globalEmptyReason {
+            var y = rect.y
+            for line in reason {
+                for chunk in Explorer.wrap(capabilities.unicode ? line : asciiOnly(line), width: rect.width - 2) {
+                    guard y < rect.y + rect.height else { return }
+                    grid.put(" " + chunk, x: rect.x, y: y, fg: df, bg: bg, maxWidth: rect.width)
+                    y += 1
+                }
+            }
+            return
+        }
+        let hi = max(boxes.map(\.max).max() ?? 1, boxes.compactMap(\.current).max() ?? 0, 1e-12)
+        grid.put("  # " + "roi".rightPadded(to: nw) + " 0" + Fmt.num(hi, digits: 2).leftPadded(to: plotW - 1),
+                 x: rect.x, y: header, fg: df, bg: bg, attrs: .underline, maxWidth: rect.width)
+        let scroll = explorer.sidebarScroll(visibleRows: rect.height)
+        for n in 0..<rect.height {
+            let idx = n + scroll
+            guard idx < boxes.count else { break }
+            let b = boxes[idx]
+            let selected = idx == state.selectedRow && state.focus == .sidebar
+            let (rf, rb, ra) = rowStyle(index: idx, label: nil)
+            let y = rect.y + n
+            grid.fill(Rect(x: rect.x, y: y, width: rect.width, height: 1), with: Cell(" ", fg: rf, bg: rb, attrs: ra))
+            let u = capabilities.unicode
+            let text = String(idx + 1).leftPadded(to: 3) + " " + (u ? b.name : asciiOnly(b.name)).fitted(to: nw, unicode: u) + " "
+            let x = rect.x + grid.put(text, x: rect.x, y: y, fg: rf, bg: rb, attrs: ra)
+            let plot = Explorer.boxPlot(b, width: plotW, upper: hi, unicode: capabilities.unicode)
+            for (i, ch) in plot.unicodeScalars.enumerated() {
+                let isMarker = ch == "●" || ch == "o"
+                grid.set(x + i, y, Cell(ch, fg: isMarker && !selected ? mf : rf, bg: rb,
+                                        attrs: isMarker ? ra.union(.bold) : ra))
+            }
+        }
+    }
+}
+
+extension Explorer {
     /// Greedy word wrap to `width` columns (words longer than a line are cut).
     static func wrap(_ text: String, width: Int) -> [String] {
         guard width > 0 else { return [] }
@@ -142,59 +212,6 @@ extension Explorer {
         }
         if !line.isEmpty { lines.append(line) }
         return lines
-    }
-
-    /// A horizontal bar with eighth-block resolution (whole blocks in ASCII).
-    func bar(_ fraction: Double, width: Int) -> String {
-        let f = min(max(fraction.isFinite ? fraction : 0, 0), 1)
-        guard capabilities.unicode else { return String(repeating: "#", count: Int((f * Double(width)).rounded())) }
-        let eighths = Int((f * Double(width) * 8).rounded())
-        let partial: [Character] = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"].map { $0.first ?? " " }
-        var s = String(repeating: "█", count: eighths / 8)
-        if eighths % 8 > 0 { s.append(partial[eighths % 8]) }
-        return s
-    }
-
-    private func drawGlobal(into grid: inout CellGrid, rect: Rect, header: Int) {
-        let (_, bg, _) = style(.foreground, .sidebarBackground)
-        let (df, _, _) = style(.dim, .sidebarBackground)
-        let (mf, _, _) = style(.highlight, .sidebarBackground)
-        let nw = max(8, nameWidth - 6)
-        let plotW = max(5, rect.width - 4 - nw - 1)
-        let boxes = globalBoxes
-        if let reason = globalEmptyReason {
-            var y = rect.y
-            for line in reason {
-                for chunk in Self.wrap(capabilities.unicode ? line : asciiOnly(line), width: rect.width - 2) {
-                    guard y < rect.y + rect.height else { return }
-                    grid.put(" " + chunk, x: rect.x, y: y, fg: df, bg: bg, maxWidth: rect.width)
-                    y += 1
-                }
-            }
-            return
-        }
-        let hi = max(boxes.map(\.max).max() ?? 1, boxes.compactMap(\.current).max() ?? 0, 1e-12)
-        grid.put("  # " + "roi".rightPadded(to: nw) + " 0" + Fmt.num(hi, digits: 2).leftPadded(to: plotW - 1),
-                 x: rect.x, y: header, fg: df, bg: bg, attrs: .underline, maxWidth: rect.width)
-        let scroll = sidebarScroll(layout: layout)
-        for n in 0..<rect.height {
-            let idx = n + scroll
-            guard idx < boxes.count else { break }
-            let b = boxes[idx]
-            let selected = idx == state.selectedRow && state.focus == .sidebar
-            let (rf, rb, ra) = rowStyle(index: idx, label: nil)
-            let y = rect.y + n
-            grid.fill(Rect(x: rect.x, y: y, width: rect.width, height: 1), with: Cell(" ", fg: rf, bg: rb, attrs: ra))
-            let u = capabilities.unicode
-            let text = String(idx + 1).leftPadded(to: 3) + " " + (u ? b.name : asciiOnly(b.name)).fitted(to: nw, unicode: u) + " "
-            let x = rect.x + grid.put(text, x: rect.x, y: y, fg: rf, bg: rb, attrs: ra)
-            let plot = Self.boxPlot(b, width: plotW, upper: hi, unicode: capabilities.unicode)
-            for (i, ch) in plot.unicodeScalars.enumerated() {
-                let isMarker = ch == "●" || ch == "o"
-                grid.set(x + i, y, Cell(ch, fg: isMarker && !selected ? mf : rf, bg: rb,
-                                        attrs: isMarker ? ra.union(.bold) : ra))
-            }
-        }
     }
 
     /// A one-line text box plot on a 0…upper axis: whiskers, box, median, and ● at this scan's value.
@@ -215,42 +232,5 @@ extension Explorer {
         cells[md] = median
         if let cur = b.current { cells[col(cur)] = unicode ? "●" : "o" }
         return String(cells)
-    }
-
-    private func drawLegend(into grid: inout CellGrid, rect: Rect) {
-        let (df, bg, _) = style(.dim, .sidebarBackground)
-        let (fg, _, _) = style(.foreground, .sidebarBackground)
-        let u = capabilities.unicode
-        let clean = { (s: String) in u ? s : self.asciiOnly(s) }
-        let rule = String(repeating: u ? "─" : "-", count: rect.width)
-        grid.put(rule, x: rect.x, y: rect.y, fg: df, bg: bg)
-        guard let attribution else {
-            grid.put(" heatmap: no attribution yet", x: rect.x, y: rect.y + 1, fg: df, bg: bg, maxWidth: rect.width)
-            return
-        }
-        let scale = HeatmapScale(attribution: attribution, state: state)
-        let mode = state.signedHeatmap ? "signed a" : "\(state.processing.rawValue)(a)"
-        let status = state.heatmapVisible ? "" : " (hidden: a)"
-        grid.put(clean(" heatmap \(mode) · clip p\(Fmt.num(state.clipPercentile, digits: 1))\(status)"),
-                 x: rect.x, y: rect.y + 1, fg: fg, bg: bg, maxWidth: rect.width)
-        let barW = max(4, rect.width - 2)
-        let map = state.signedHeatmap ? theme.diverging : theme.sequential
-        for i in 0..<barW {
-            let t = Double(i) / Double(max(barW - 1, 1))
-            if capabilities.depth.hasColor {
-                let c = map.color(at: t)
-                grid.set(rect.x + 1 + i, rect.y + 2, Cell(u ? "█" : " ", fg: c, bg: c))
-            } else {
-                let ramp = u ? PlaneRenderer.unicodeRamp : PlaneRenderer.asciiRamp
-                let level = state.signedHeatmap ? abs(t - 0.5) * 2 : t
-                grid.set(rect.x + 1 + i, rect.y + 2, Cell(ramp[min(Int(level * Double(ramp.count)), ramp.count - 1)]))
-            }
-        }
-        let lo = state.signedHeatmap ? Fmt.signed(-Double(scale.clip)) : Fmt.num(Double(scale.threshold))
-        let hi = state.signedHeatmap ? Fmt.signed(Double(scale.clip)) : Fmt.num(Double(scale.clip))
-        let hidden = state.hideBelowOnePercent ? (u ? " hide ≤" : " hide <=") + Fmt.num(Double(scale.threshold)) : ""
-        let line = " " + lo + String(repeating: " ", count: max(1, barW - lo.count - hi.count - hidden.count))
-            + hidden + " " + hi
-        grid.put(line, x: rect.x, y: rect.y + 3, fg: df, bg: bg, maxWidth: rect.width)
     }
 }
