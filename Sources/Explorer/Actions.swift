@@ -19,6 +19,14 @@ public enum Action: Hashable, Sendable {
     /// Open the go-to prompt for a typed ijk or RAS position.
     case openPrompt
     case nextTheme
+    /// Open the method options panel.
+    case openMethodOptions
+    /// Start a job held back by its runtime estimate.
+    case confirmCompute
+    /// Compute the current map again, bypassing the caches.
+    case recompute
+    /// Pin the running job so leaving it does not cancel it.
+    case togglePin
     case export(ansi: Bool)
     case saveMap
     case toggleHelp
@@ -42,6 +50,8 @@ public enum Reaction: Equatable, Sendable {
     case saveMap
     /// Stop the running background computation.
     case cancelComputation
+    /// Confirm, recompute or pin a job (see `ComputeRequest`).
+    case compute(ComputeRequest)
     case quit
 }
 
@@ -124,6 +134,12 @@ public enum KeyTable {
         KeyBinding([.char("r")], .toggleRankKey, "rank by mass / mean", group: "Explain"),
         KeyBinding([.char("g")], .toggleGlobal, "sidebar: this scan / global box plots", group: "Explain"),
         KeyBinding([.char("G")], .cycleGlobalPage, "global analysis pages (G again: next)", group: "Explain"),
+        KeyBinding([.char("i"), .function(2)], .openMethodOptions,
+                   "method options panel (↑↓ choose, ←→ change, Enter applies)", group: "Explain"),
+        KeyBinding([.char("y")], .confirmCompute, "start a job held back by its runtime estimate", group: "Explain"),
+        KeyBinding([.char("R")], .recompute, "recompute the shown map (bypasses the caches)", group: "Explain"),
+        KeyBinding([.char("P")], .togglePin, "pin / unpin the running job (pinned: runs on when you leave it)",
+                   group: "Explain"),
 
         KeyBinding([.char("e")], .export(ansi: false), "export text report (UTF-8)", group: "General",
                    hint: "export"),

@@ -55,12 +55,16 @@ public struct ProgressState: Equatable, Sendable {
     public var elapsed: Double
     /// Estimated seconds left at the pace so far (nil before the first step or while cancelling).
     public var remaining: Double?
+    /// The job has not reported a step yet: `remaining` comes from the runtime estimate.
+    public var estimated: Bool
 
-    public init(label: String, fraction: Double, elapsed: Double = 0, remaining: Double? = nil) {
+    public init(label: String, fraction: Double, elapsed: Double = 0, remaining: Double? = nil,
+                estimated: Bool = false) {
         self.label = label
         self.fraction = fraction
         self.elapsed = elapsed
         self.remaining = remaining
+        self.estimated = estimated
     }
 }
 
@@ -107,6 +111,8 @@ public struct ViewState: Equatable, Sendable {
     public var peakIndex: Int?
     /// Text typed into the go-to prompt while it is open.
     public var prompt: String?
+    /// Method options, runtime estimates and the options panel.
+    public var compute = ComputeState()
 
     public init(crosshair: [Int]) { self.crosshair = crosshair }
 
@@ -232,6 +238,7 @@ public struct Explorer: Sendable {
             return .resize
         case .key(let key):
             if state.prompt != nil { return promptKey(key) }
+            if state.compute.panel != nil { return optionsPanelKey(key) }
             if state.helpVisible {
                 // Space pages through a help that does not fit; any other key closes it, and the
                 // help keys themselves only toggle it.
@@ -506,6 +513,8 @@ public struct Explorer: Sendable {
             state.themeIndex = (state.themeIndex + 1) % themes.count
             state.message = StatusMessage("Theme: \(theme.name)")
             return .redraw
+        case .openMethodOptions, .confirmCompute, .recompute, .togglePin:
+            return performCompute(action)
         case .export(let ansi):
             return .export(ansi: ansi)
         case .saveMap:

@@ -224,6 +224,11 @@ extension Explorer {
         let clean = { (s: String) in u ? s : self.asciiOnly(s) }
         let rule = String(repeating: u ? "─" : "-", count: rect.width)
         grid.put(rule, x: rect.x, y: rect.y, fg: df, bg: bg)
+        if var summary = computeSummary {
+            // Runtime and completeness delta of the map (or the estimate of the job) in the rule.
+            if summary.count + 4 > rect.width { summary = summary.replacingOccurrences(of: "completeness Δ", with: "Δ") }
+            grid.put(clean(" \(summary) "), x: rect.x + 1, y: rect.y, fg: fg, bg: bg, maxWidth: rect.width - 2)
+        }
         guard let attribution else {
             grid.put(" heatmap: no attribution yet", x: rect.x, y: rect.y + 1, fg: df, bg: bg, maxWidth: rect.width)
             return
