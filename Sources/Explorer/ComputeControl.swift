@@ -197,8 +197,8 @@ extension ExplorerSession {
         }
         explorer.state.compute.pending = PendingJob(key: key, estimate: estimate)
         explorer.state.message = StatusMessage(
-            "\(explorer.method) → \(explorer.targetName) needs ≈ \(PassCostBook.duration(estimate.seconds)) "
-            + "(\(estimate.basis)): y starts it, m/n/i choose something else")
+            "\(explorer.method) → \(explorer.targetName) needs ≈ \(PassCostBook.duration(estimate.seconds)): "
+            + "y starts it, m/n/i choose something else (\(estimate.basis))")
         return true
     }
 }

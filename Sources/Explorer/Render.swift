@@ -224,7 +224,8 @@ extension Explorer {
     private func hintKeyIsShort(_ k: Key) -> Bool { if case .char = k { return true } else { return false } }
 
     func asciiOnly(_ s: String) -> String {
-        let map: [Character: String] = ["→": "->", "·": "-", "│": "|", "×": "x", "–": "-", "▶": ">", "…": "..."]
+        let map: [Character: String] = ["→": "->", "·": "-", "│": "|", "×": "x", "–": "-", "▶": ">", "…": "...",
+                                        "Δ": "delta", "≈": "~"]
         return String(s.flatMap { c -> String in
             if let r = map[c] { return r }
             return c.isASCII ? String(c) : "?"

@@ -132,8 +132,9 @@ public final class PassCostBook: @unchecked Sendable {
         try? AtomicFile.write(data, to: file.path)
     }
 
-    /// "0.8 s", "42 s", "4 min 10 s", "2 h 05 min".
+    /// "0.065 s", "4.6 s", "42 s", "4 min 10 s", "2 h 05 min".
     public static func duration(_ s: Double) -> String {
+        if s < 1 { return String(format: "%.2g s", s) }
         if s < 10 { return String(format: "%.1f s", s) }
         if s < 60 { return String(format: "%.0f s", s) }
         if s < 3600 { return String(format: "%d min %02d s", Int(s) / 60, Int(s) % 60) }
