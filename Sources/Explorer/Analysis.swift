@@ -157,11 +157,12 @@ public final class AnalysisController: @unchecked Sendable {
         }
     }
 
-    /// Cancels `job` when it is submitted, else the running job (Esc), pinned or not.
+    /// Cancels `job` when it is submitted, else the running job — or the next one, when none has
+    /// started yet (Esc), pinned or not.
     public func cancel(_ job: Job? = nil) {
         lock.withLock {
             guard let i = job.flatMap({ j in records.firstIndex { $0.job == j } })
-                    ?? records.firstIndex(where: { $0.started != nil }) else { return }
+                    ?? records.firstIndex(where: { $0.started != nil }) ?? records.indices.first else { return }
             records[i].cancelledByUser = true
             records[i].token.cancel()
         }
