@@ -316,7 +316,8 @@ final class ComputeControlTests: XCTestCase {
     }
 
     /// The panel's command, run through the real CLI, writes the map the explorer's provider
-    /// computes with the same settings (tiny CT, tiny instance-norm network).
+    /// computes with the same settings (tiny CT, tiny instance-norm network): IG with Gauss–Legendre
+    /// steps and the mean rule, SmoothGrad with its own samples, σ and seed.
     func testCommandLineRunThroughExplainGivesTheSameMap() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
@@ -326,26 +327,46 @@ final class ComputeControlTests: XCTestCase {
         let input = model.preprocess(try NIfTI.readVolume(scan))
         let provider = ModelAnalysisProvider(model: model, classNames: model.classes, description: "instance",
                                              preprocessed: input)
-        var settings = MethodSettings(rule: .mean)
-        settings.options.steps = 4
-        settings.options.scheme = .gaussLegendre
-        let shown = try provider.attribute(method: "integrated-gradients", target: 1, settings: settings,
-                                           recompute: false, progress: { _ in }, cancel: CancellationToken())
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("cmd-\(UUID().uuidString).nii.gz").path
-        defer { try? FileManager.default.removeItem(atPath: out) }
-        let line = ExplainCommandLine.make(scan: scan, model: modelDir, method: "integrated-gradients",
-                                           target: model.classes[1], settings: settings, processing: .abs)
-        XCTAssertTrue(line.contains("--steps 4 --baseline zeros --scheme gauss-legendre"), line)
-        let words = Array(Self.shellWords(line).dropFirst())
-        let run = try runAgg2Exp(words + ["--out", out])
-        XCTAssertEqual(run.status, 0, run.stderr)
-        let written = try NIfTI.readVolume(out)
-        XCTAssertEqual(written.grid.dims, shown.map.grid.dims)
-        let scale = shown.map.voxels.map { abs($0) }.max() ?? 1
-        // Same code and inputs; float32 through the file, and sums whose order may follow the
-        // thread count.
-        for (a, b) in zip(written.voxels, shown.map.voxels) { XCTAssertEqual(a, b, accuracy: 1e-4 * scale) }
-        XCTAssertEqual(shown.details.first { $0.0 == "target rule" }?.1, "mean")
+        var ig = MethodSettings(rule: .mean)
+        ig.options.steps = 4
+        ig.options.scheme = .gaussLegendre
+        var sg = MethodSettings()
+        sg.options.samples = 3
+        sg.options.noiseLevel = 0.3
+        sg.options.seed = 7
+        for (method, settings, flags) in [("integrated-gradients", ig, "--steps 4 --baseline zeros --scheme gauss-legendre"),
+                                          ("smoothgrad", sg, "--samples 3 --noise-level 0.3 --seed 7")] {
+            let shown = try provider.attribute(method: method, target: 1, settings: settings, recompute: false,
+                                               progress: { _ in }, cancel: CancellationToken())
+            let out = FileManager.default.temporaryDirectory.appendingPathComponent("cmd-\(UUID().uuidString).nii.gz").path
+            defer { try? FileManager.default.removeItem(atPath: out) }
+            let line = ExplainCommandLine.make(scan: scan, model: modelDir, method: method, target: model.classes[1],
+                                               settings: settings, processing: .abs)
+            XCTAssertTrue(line.contains(flags), line)
+            let run = try runAgg2Exp(Array(Self.shellWords(line).dropFirst()) + ["--out", out])
+            XCTAssertEqual(run.status, 0, run.stderr)
+            let written = try NIfTI.readVolume(out)
+            XCTAssertEqual(written.grid.dims, shown.map.grid.dims)
+            let scale = shown.map.voxels.map { abs($0) }.max() ?? 1
+            XCTAssertGreaterThan(scale, 0, method)
+            // Same code and inputs; float32 through the file, and sums whose order may follow the
+            // thread count.
+            var worst: Float = 0
+            for (a, b) in zip(written.voxels, shown.map.voxels) { worst = max(worst, abs(a - b)) }
+            XCTAssertLessThanOrEqual(worst, 1e-4 * scale, method)
+        }
+        // Another σ gives another map: the flag is honoured, not ignored.
+        var other = sg
+        other.options.noiseLevel = 0.05
+        let a = try provider.attribute(method: "smoothgrad", target: 1, settings: sg, recompute: false,
+                                       progress: { _ in }, cancel: CancellationToken())
+        let b = try provider.attribute(method: "smoothgrad", target: 1, settings: other, recompute: false,
+                                       progress: { _ in }, cancel: CancellationToken())
+        XCTAssertNotEqual(a.map.voxels, b.map.voxels)
+        let bad = try runAgg2Exp(["explain", scan, "--model", modelDir, "--target", "liver", "--method", "smoothgrad",
+                                  "--noise-level", "11"])
+        XCTAssertEqual(bad.status, 64, bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("--noise-level must be between 0 and 10"), bad.stderr)
     }
 
     /// POSIX shell words of a line quoted by `ExplainCommandLine` (single quotes only).
