@@ -6,8 +6,9 @@ import Engine
 public struct ComputeState: Equatable, Sendable {
     /// Settings of every method (each method reads its own options, see `MethodSettings.normalised`).
     public var settings = MethodSettings()
-    /// Jobs estimated above this many seconds start only after `y`.
-    public var confirmAbove: Double = 60
+    /// Jobs estimated above this many seconds start only after `y`. Infinite (never ask) unless
+    /// the interactive view sets it (`--confirm-above`): a headless report must not wait for a key.
+    public var confirmAbove: Double = .infinity
     /// The job held back for confirmation, with its estimate.
     public var pending: PendingJob?
     /// Jobs the user confirmed: coming back to them does not ask again.

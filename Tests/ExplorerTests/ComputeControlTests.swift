@@ -136,6 +136,8 @@ final class ComputeControlTests: XCTestCase {
         let controller = AnalysisController(provider: EstimatingProvider(base: fake, seconds: 120))
         var ex = Fixtures.explorer(withAttribution: false)
         ex.scene = scene
+        XCTAssertEqual(ex.state.compute.confirmAbove, .infinity, "only the interactive view asks")
+        ex.state.compute.confirmAbove = 60
         let session = ExplorerSession(explorer: ex, controller: controller)
         session.start()
         XCTAssertEqual(session.explorer.state.compute.pending?.estimate.seconds, 120)
