@@ -53,7 +53,8 @@ public struct ProgressState: Equatable, Sendable {
     public var fraction: Double
     /// Seconds since the job started.
     public var elapsed: Double
-    /// Estimated seconds left at the pace so far (nil before the first step or while cancelling).
+    /// Estimated seconds left: the runtime estimate blended with the pace so far (nil while
+    /// cancelling, or before the first step of a job without an estimate).
     public var remaining: Double?
     /// The job has not reported a step yet: `remaining` comes from the runtime estimate.
     public var estimated: Bool
