@@ -23,6 +23,14 @@ public enum Action: Hashable, Sendable {
     case toggleMatrix
     /// Compare mode on/off, and the next method for its second side.
     case toggleCompare, nextCompareMethod
+    /// Open the method options panel.
+    case openMethodOptions
+    /// Start a job held back by its runtime estimate.
+    case confirmCompute
+    /// Compute the current map again, bypassing the caches.
+    case recompute
+    /// Pin the running job so leaving it does not cancel it.
+    case togglePin
     case export(ansi: Bool)
     case saveMap
     case toggleHelp
@@ -32,7 +40,7 @@ public enum Action: Hashable, Sendable {
 
 /// The concern an action belongs to; `Explorer.perform` hands each group to its own handler.
 public enum ActionGroup: Sendable {
-    case navigation, windowing, overlays, ranking, global, views, general
+    case navigation, windowing, overlays, ranking, global, views, compute, general
 }
 
 extension Action {
@@ -53,6 +61,8 @@ extension Action {
             return .global
         case .toggleMatrix, .toggleCompare, .nextCompareMethod:
             return .views
+        case .openMethodOptions, .confirmCompute, .recompute, .togglePin:
+            return .compute
         case .export, .saveMap, .toggleHelp, .cancel, .quit:
             return .general
         }
@@ -75,6 +85,8 @@ public enum Reaction: Equatable, Sendable {
     case saveMap
     /// Stop the running background computation.
     case cancelComputation
+    /// Confirm, recompute or pin a job (see `ComputeRequest`).
+    case compute(ComputeRequest)
     case quit
 }
 
@@ -162,6 +174,12 @@ public enum KeyTable {
         KeyBinding([.char("C")], .toggleCompare, "compare two methods side by side, with Spearman ρ",
                    group: "Explain"),
         KeyBinding([.char("B")], .nextCompareMethod, "compare: next second method", group: "Explain"),
+        KeyBinding([.char("i"), .function(2)], .openMethodOptions,
+                   "method options panel (↑↓ choose, ←→ change, Enter applies)", group: "Explain"),
+        KeyBinding([.char("y")], .confirmCompute, "start a job held back by its runtime estimate", group: "Explain"),
+        KeyBinding([.char("R")], .recompute, "recompute the shown map (bypasses the caches)", group: "Explain"),
+        KeyBinding([.char("P")], .togglePin, "pin / unpin the running job (pinned: runs on when you leave it)",
+                   group: "Explain"),
 
         KeyBinding([.char("e")], .export(ansi: false), "export text report (UTF-8)", group: "General",
                    hint: "export"),

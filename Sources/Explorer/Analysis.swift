@@ -14,9 +14,17 @@ public protocol AnalysisProvider: Sendable {
     /// The model's segmentation of the scan, on the scan grid.
     func predict(progress: @escaping ProgressHandler, cancel: CancellationToken) throws -> LabelMap
 
-    /// The attribution map of `method` for class `target`, on the scan grid, with provenance details.
+    /// The attribution map of `method` for class `target` with the default settings, on the scan
+    /// grid, with provenance details.
     func attribute(method: String, target: Int,
                    progress: @escaping ProgressHandler, cancel: CancellationToken) throws -> AttributionDisplay
+
+    /// The attribution map with explicit settings; `recompute` skips any stored copy.
+    func attribute(method: String, target: Int, settings: MethodSettings, recompute: Bool,
+                   progress: @escaping ProgressHandler, cancel: CancellationToken) throws -> AttributionDisplay
+
+    /// How long computing `method` with `settings` would take on this machine (nil: not known).
+    func estimate(method: String, settings: MethodSettings) -> RuntimeEstimate?
 
     /// Mass and mean of processed attribution per segment (background included).
     func rank(attribution: Volume, segments: LabelMap, processing: AttributionProcessing, names: [Int32: String]) -> [SegmentScore]
@@ -31,21 +39,39 @@ extension AnalysisProvider {
     public func storedAttribution(method: String, target: Int) -> AttributionDisplay? { nil }
 }
 
-/// Identifies a cached attribution.
+extension AnalysisProvider {
+    /// Providers without settings compute the default settings only, and say so otherwise.
+    public func attribute(method: String, target: Int, settings: MethodSettings, recompute: Bool,
+                          progress: @escaping ProgressHandler, cancel: CancellationToken) throws -> AttributionDisplay {
+        guard settings.normalised(for: method) == MethodSettings() else {
+            throw AttributionError.invalidOption("\(modelDescription) computes \(method) with its default options only")
+        }
+        return try attribute(method: method, target: target, progress: progress, cancel: cancel)
+    }
+
+    public func estimate(method: String, settings: MethodSettings) -> RuntimeEstimate? { nil }
+}
+
+/// Identifies a cached attribution: method, target class and the settings that shaped the map.
 public struct AnalysisKey: Hashable, Sendable {
     public var method: String
     public var target: Int
+    /// Normalised for the method (see `MethodSettings.normalised`).
+    public var settings: MethodSettings
 
-    public init(method: String, target: Int) {
+    public init(method: String, target: Int, settings: MethodSettings = MethodSettings()) {
         self.method = method
         self.target = target
+        self.settings = settings.normalised(for: method)
     }
 }
 
-/// Runs provider work off the UI thread, one job at a time, and caches finished attributions.
+/// Runs provider work off the UI thread, one job at a time in order, and caches finished
+/// attributions.
 ///
 /// The run loop polls `progress` and `takeEvents()` between frames, so the UI never waits on a
-/// computation. Starting a different job cancels the running one.
+/// computation. Starting a job cancels every other job that is not pinned; pinned jobs run on
+/// (the new job waits behind them) and land in the cache.
 public final class AnalysisController: @unchecked Sendable {
     public enum Job: Hashable, Sendable {
         case prediction
@@ -59,10 +85,25 @@ public final class AnalysisController: @unchecked Sendable {
         case cancelled(Job)
     }
 
+    /// A submitted job: queued until `started` is set, running until it finishes.
+    private struct Record {
+        let job: Job
+        let token: CancellationToken
+        var label: String
+        var fraction: Double = 0
+        var started: Date?
+        var pinned = false
+        /// Estimated seconds, shown until the job reports its own pace.
+        var estimate: Double?
+        /// Cancelled by the user (Esc) rather than superseded by another job.
+        var cancelledByUser = false
+    }
+
     public let provider: AnalysisProvider
     private let lock = NSLock()
     private var cache: [AnalysisKey: AttributionDisplay] = [:]
-    private var running: (job: Job, token: CancellationToken, fraction: Double, label: String, started: Date)?
+    /// Submitted jobs in order; at most the first one with `started` set is running.
+    private var records: [Record] = []
     private var events: [Event] = []
     private let queue = DispatchQueue(label: "agg2exp.analysis", qos: .userInitiated)
 
@@ -75,23 +116,47 @@ public final class AnalysisController: @unchecked Sendable {
 
     /// Targets with a cached map for `method`, ascending.
     public func cachedTargets(method: String) -> [Int] {
-        lock.withLock { cache.keys.filter { $0.method == method }.map(\.target).sorted() }
+        lock.withLock { Array(Set(cache.keys.filter { $0.method == method }.map(\.target))).sorted() }
     }
 
-    /// The running job's progress, if any.
-    public var progress: ProgressState? {
+    /// Progress of the running job, if any.
+    public var progress: ProgressState? { progress(shown: nil) }
+
+    /// Progress as the user looking at `shown` should see it: that job's own when it runs, or
+    /// the running (pinned) job it waits behind.
+    public func progress(shown: Job?) -> ProgressState? {
         lock.withLock {
-            running.map {
-                let elapsed = Date().timeIntervalSince($0.started)
-                // Remaining time at the pace so far; unknown until the first step is done.
-                let eta = $0.fraction > 0 && !$0.token.isCancelled ? elapsed * (1 - $0.fraction) / $0.fraction : nil
-                return ProgressState(label: $0.token.isCancelled ? "cancelling…" : $0.label, fraction: $0.fraction,
-                                     elapsed: elapsed, remaining: eta)
+            guard let running = records.first(where: { $0.started != nil }) ?? records.first else { return nil }
+            let elapsed = running.started.map { Date().timeIntervalSince($0) } ?? 0
+            let cancelling = running.token.isCancelled
+            // Remaining time: from the estimate before the first step, then more and more from the
+            // pace so far (early steps are slow to tell: IG's first one also holds a forward pass).
+            var eta: Double?
+            if !cancelling {
+                let f = running.fraction
+                let byEstimate = running.estimate.map { max(0, $0 - elapsed) }
+                if f > 0 {
+                    let byPace = elapsed * (1 - f) / f
+                    eta = byEstimate.map { f * byPace + (1 - f) * $0 } ?? byPace
+                } else {
+                    eta = byEstimate
+                }
             }
+            var label = cancelling ? "cancelling…" : running.label
+            if running.pinned && !cancelling { label += " (pinned)" }
+            if let shown, shown != running.job, let waiting = records.first(where: { $0.job == shown }) {
+                label = "\(waiting.label) waits for \(label)"
+            }
+            return ProgressState(label: label, fraction: running.fraction, elapsed: elapsed, remaining: eta,
+                                 estimated: running.fraction == 0 && running.estimate != nil && !cancelling)
         }
     }
 
-    public var runningJob: Job? { lock.withLock { running?.job } }
+    /// The first submitted job that has not finished (running or queued).
+    public var runningJob: Job? { lock.withLock { records.first?.job } }
+
+    /// Whether `job` is submitted and pinned.
+    public func isPinned(_ job: Job) -> Bool { lock.withLock { records.contains { $0.job == job && $0.pinned } } }
 
     /// Finished, failed and cancelled jobs since the last call.
     public func takeEvents() -> [Event] {
@@ -101,34 +166,73 @@ public final class AnalysisController: @unchecked Sendable {
         }
     }
 
-    public func cancel() { lock.withLock { running?.token.cancel() } }
-
-    /// Cancels the running attribution unless it computes `key`: leaving a method or target
-    /// stops its job instead of letting it run on unseen.
-    public func cancelAttribution(otherThan key: AnalysisKey) { cancelAttribution(keeping: [key]) }
-
-    /// Cancels the running attribution unless it computes one of `keys` (what is on screen).
-    public func cancelAttribution(keeping keys: Set<AnalysisKey>) {
+    /// Cancels `job` when it is submitted, else the running job — or the next one, when none has
+    /// started yet (Esc), pinned or not.
+    public func cancel(_ job: Job? = nil) {
         lock.withLock {
-            if case .attribution(let k)? = running?.job, !keys.contains(k) { running?.token.cancel() }
+            guard let i = job.flatMap({ j in records.firstIndex { $0.job == j } })
+                    ?? records.firstIndex(where: { $0.started != nil }) ?? records.indices.first else { return }
+            records[i].cancelledByUser = true
+            records[i].token.cancel()
         }
     }
 
-    /// Starts `job` unless it is already running (or cached).
-    public func start(_ job: Job, label: String) {
+    /// Pins or unpins `job` (a pinned job survives leaving its method, target or options);
+    /// returns the new state, nil when the job is not submitted.
+    @discardableResult
+    public func togglePin(_ job: Job) -> Bool? {
+        lock.withLock {
+            guard let i = records.firstIndex(where: { $0.job == job && !$0.token.isCancelled }) else { return nil }
+            records[i].pinned.toggle()
+            return records[i].pinned
+        }
+    }
+
+    /// Cancels every unpinned attribution except `key`'s: leaving a method, target or option
+    /// stops its job instead of letting it run on unseen.
+    public func cancelAttribution(otherThan key: AnalysisKey) { cancelAttribution(keeping: [key]) }
+
+    /// Cancels every unpinned attribution that computes none of `keys` (what is on screen).
+    public func cancelAttribution(keeping keys: Set<AnalysisKey>) {
+        lock.withLock {
+            for r in records where !r.pinned {
+                if case .attribution(let k) = r.job, !keys.contains(k) { r.token.cancel() }
+            }
+        }
+    }
+
+    /// Starts `job` unless it is already submitted (or, without `recompute`, cached). Every other
+    /// unpinned job is cancelled; pinned ones run first.
+    /// - Parameters:
+    ///   - estimate: seconds the job is expected to take, shown until it reports progress.
+    ///   - recompute: compute again even when a map is cached (in memory or on disk).
+    public func start(_ job: Job, label: String, estimate: Double? = nil, recompute: Bool = false) {
         let token = CancellationToken()
         let shouldRun: Bool = lock.withLock {
-            if running?.job == job { return false }
-            if case .attribution(let key) = job, cache[key] != nil { return false }
-            running?.token.cancel()
-            running = (job, token, 0, label, Date())
+            if records.contains(where: { $0.job == job && !$0.token.isCancelled }) { return false }
+            if case .attribution(let key) = job, cache[key] != nil, !recompute { return false }
+            for r in records where !r.pinned && r.job != job { r.token.cancel() }
+            records.append(Record(job: job, token: token, label: label, estimate: estimate))
             return true
         }
         guard shouldRun else { return }
         let provider = self.provider
         queue.async { [weak self] in
+            guard let self else { return }
+            let proceed: Bool = self.lock.withLock {
+                guard let i = self.records.firstIndex(where: { $0.token === token }) else { return false }
+                self.records[i].started = Date()
+                return !token.isCancelled
+            }
+            guard proceed else {
+                self.finish(job, token: token, event: .cancelled(job))
+                return
+            }
             let progress: ProgressHandler = { [weak self] f in
-                self?.lock.withLock { if self?.running?.token === token { self?.running?.fraction = f } }
+                guard let self else { return }
+                self.lock.withLock {
+                    if let i = self.records.firstIndex(where: { $0.token === token }) { self.records[i].fraction = f }
+                }
             }
             let event: Event
             do {
@@ -136,8 +240,8 @@ public final class AnalysisController: @unchecked Sendable {
                 case .prediction:
                     event = .predicted(try provider.predict(progress: progress, cancel: token))
                 case .attribution(let key):
-                    let result = try provider.attribute(method: key.method, target: key.target,
-                                                        progress: progress, cancel: token)
+                    let result = try provider.attribute(method: key.method, target: key.target, settings: key.settings,
+                                                        recompute: recompute, progress: progress, cancel: token)
                     try token.check()
                     event = .attributed(key, result)
                 }
@@ -146,21 +250,22 @@ public final class AnalysisController: @unchecked Sendable {
             } catch {
                 event = .failed(job, String(describing: error))
             }
-            self?.finish(job, token: token, event: event)
+            self.finish(job, token: token, event: event)
         }
     }
 
     private func finish(_ job: Job, token: CancellationToken, event: Event) {
         lock.withLock {
             if case .attributed(let key, let result) = event { cache[key] = result }
-            if running?.token === token { running = nil }
-            // A superseded job's cancellation is not news to the user.
-            if case .cancelled = event, token.isCancelled, running != nil { return }
+            let byUser = records.first { $0.token === token }?.cancelledByUser ?? false
+            records.removeAll { $0.token === token }
+            // A superseded job's cancellation is not news to the user; Esc's cancellation is.
+            if case .cancelled = event, !byUser, !records.isEmpty { return }
             events.append(event)
         }
     }
 
-    /// Blocks until the running job ends (for the headless report and tests).
+    /// Blocks until every submitted job has ended (for the headless report and tests).
     public func wait() {
         queue.sync {}
     }

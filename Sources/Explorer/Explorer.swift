@@ -53,14 +53,19 @@ public struct ProgressState: Equatable, Sendable {
     public var fraction: Double
     /// Seconds since the job started.
     public var elapsed: Double
-    /// Estimated seconds left at the pace so far (nil before the first step or while cancelling).
+    /// Estimated seconds left: the runtime estimate blended with the pace so far (nil while
+    /// cancelling, or before the first step of a job without an estimate).
     public var remaining: Double?
+    /// The job has not reported a step yet: `remaining` comes from the runtime estimate.
+    public var estimated: Bool
 
-    public init(label: String, fraction: Double, elapsed: Double = 0, remaining: Double? = nil) {
+    public init(label: String, fraction: Double, elapsed: Double = 0, remaining: Double? = nil,
+                estimated: Bool = false) {
         self.label = label
         self.fraction = fraction
         self.elapsed = elapsed
         self.remaining = remaining
+        self.estimated = estimated
     }
 }
 
@@ -111,6 +116,8 @@ public struct ViewState: Equatable, Sendable {
     public var matrix: MatrixCursor?
     /// The second method of compare mode (an index into the methods; nil: compare mode is off).
     public var compareMethodIndex: Int?
+    /// Method options, runtime estimates and the options panel.
+    public var compute = ComputeState()
 
     public init(crosshair: [Int]) { self.crosshair = crosshair }
 
@@ -246,6 +253,7 @@ public struct Explorer: Sendable {
             return .resize
         case .key(let key):
             if state.prompt != nil { return promptKey(key) }
+            if state.compute.panel != nil { return optionsPanelKey(key) }
             if state.helpVisible {
                 // Space pages through a help that does not fit; any other key closes it, and the
                 // help keys themselves only toggle it.
@@ -306,6 +314,7 @@ public struct Explorer: Sendable {
         case .ranking: return performRanking(action)
         case .global: return performGlobal(action)
         case .views: return performViews(action)
+        case .compute: return performCompute(action)
         case .general: return performGeneral(action)
         }
     }

@@ -27,6 +27,8 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
     /// it as soon as the provider exists, so the first look-up rarely waits.
     private var identityResult: Result<[String], any Error>?
     private let digestQueue = DispatchQueue(label: "agg2exp.cache-identity", qos: .userInitiated)
+    /// Seconds per forward and gradient pass of this model on this grid, for runtime estimates.
+    private let costs: PassCostBook
 
     /// - Parameters:
     ///   - preprocessed: the model input volume (intensities already windowed).
@@ -45,6 +47,7 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
         self.methods = methods.map(\.rawValue)
         self.options = options
         self.rule = rule
+        costs = PassCostBook(directory: cache?.directory, key: "\(description) grid \(preprocessed.grid.dims)")
         if cache != nil { digestQueue.async { _ = self.identityOnQueue() } }
     }
 
@@ -63,7 +66,9 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
             progress?(1)
             return m
         }
+        let started = Date()
         let m = TargetFunction.argmax(try model.logits(input, progress: progress, cancel: cancel))
+        costs.record(PassCount(forward: 1, gradient: 0), seconds: Date().timeIntervalSince(started))
         lock.withLock { predictionMask = m }
         // A prediction that cannot be cached is only recomputed next time.
         if let cache, let key { try? cache.store(key, dims: input.shape, voxels: m.map { Float($0) }, details: []) }
@@ -72,12 +77,28 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
 
     public func attribute(method: String, target: Int,
                           progress: @escaping ProgressHandler, cancel: CancellationToken) throws -> AttributionDisplay {
+        try attribute(method: method, target: target, settings: MethodSettings(options: options, rule: rule),
+                      recompute: false, progress: progress, cancel: cancel)
+    }
+
+    public func estimate(method: String, settings: MethodSettings) -> RuntimeEstimate? {
+        guard let kind = AttributionMethodKind(rawValue: method) else { return nil }
+        var passes = PassCount.of(kind, options: settings.options, dims: grid.dims)
+        // The clean prediction comes first when it is not known yet.
+        if lock.withLock({ predictionMask == nil }) { passes.forward += 1 }
+        return costs.estimate(passes)
+    }
+
+    public func attribute(method: String, target: Int, settings requested: MethodSettings, recompute: Bool,
+                          progress: @escaping ProgressHandler, cancel: CancellationToken) throws -> AttributionDisplay {
         guard let kind = AttributionMethodKind(rawValue: method) else {
             throw AttributionError.invalidOption("unknown method '\(method)'")
         }
-        let key = cache == nil ? nil : try cacheKey(kind, target: target)
+        let settings = requested.normalised(for: method)
+        let (options, rule) = (settings.options, settings.rule)
+        let key = cache == nil ? nil : try cacheKey(kind, target: target, settings: settings)
         var notice: String?
-        if let cache, let key {
+        if let cache, let key, !recompute {
             switch cache.lookup(key, dims: grid.dims) {
             case .hit(let entry):
                 progress(1)
@@ -99,11 +120,13 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
         let tail: ProgressHandler = { f in progress(0.1 + 0.9 * f) }
         let scaled: ProgressHandler = hasMask ? progress : tail
         let target = SegmentTarget(classIndex: target, rule: rule, mask: mask)
+        let methodStarted = Date()
         let result = try AttributionMethods.make(kind, options: options)
             .attribute(input, model: model, target: target, progress: scaled, cancel: cancel)
+        costs.record(PassCount.of(kind, options: options, dims: grid.dims), seconds: Date().timeIntervalSince(methodStarted))
         let map = result.map.volume(channel: 0, grid: grid)
         var details: [(String, String)] = [("target rule", rule.rawValue)]
-        details += optionDetails(kind)
+        details += optionDetails(kind, options: options)
         if let t = result.targetValue { details.append(("T(x)", String(format: "%.6g", t))) }
         if let d = result.completenessDelta { details.append(("completeness delta", String(format: "%.6g", d))) }
         details.append(("runtime", String(format: "%.2f s", Date().timeIntervalSince(started))))
@@ -139,14 +162,15 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
 
     /// The cache key of (method, target): scan and model, the method with all attribution
     /// options, and the target rule and class.
-    func cacheKey(_ kind: AttributionMethodKind, target: Int) throws -> String {
+    /// `settings` are normalised for the method, so options it does not read leave the key alone.
+    func cacheKey(_ kind: AttributionMethodKind, target: Int, settings: MethodSettings) throws -> String {
         AttributionCache.key(["agg2exp attribution v1"] + (try identity())
-                                    + ["method \(kind.rawValue)", "options \(String(reflecting: options))",
-                                       "rule \(rule.rawValue)", "target \(target)"])
+                                    + ["method \(kind.rawValue)", "options \(String(reflecting: settings.options))",
+                                       "rule \(settings.rule.rawValue)", "target \(target)"])
     }
 
     /// The options that `kind` actually uses, for the report's provenance.
-    private func optionDetails(_ kind: AttributionMethodKind) -> [(String, String)] {
+    private func optionDetails(_ kind: AttributionMethodKind, options: AttributionOptions) -> [(String, String)] {
         switch kind {
         case .gradient, .inputXGradient:
             return []

@@ -46,6 +46,7 @@ extension Explorer {
             MatrixWidget(self).render(into: &grid, rect: Rect(x: 0, y: 0, width: width, height: layout.status.y))
         }
         if let page = state.globalPage { drawGlobalPage(page, into: &grid) }
+        if state.compute.panel != nil { drawOptionsPanel(into: &grid) }
         if state.helpVisible { HelpWidget(self).render(into: &grid, rect: Rect(x: 0, y: 0, width: width, height: height)) }
         return grid
     }
@@ -215,12 +216,20 @@ extension Explorer {
     var progressText: String? {
         guard let progress else { return nil }
         let barWidth = 12
-        let filled = Int((min(max(progress.fraction, 0), 1) * Double(barWidth)).rounded())
+        // A job that has not finished its first step (one window of a one-window model can take
+        // seconds) advances by the clock against its runtime estimate, marked with "~".
+        var fraction = progress.fraction
+        if progress.estimated, let left = progress.remaining, progress.elapsed + left > 0 {
+            fraction = min(0.99, progress.elapsed / (progress.elapsed + left))
+        }
+        let filled = Int((min(max(fraction, 0), 1) * Double(barWidth)).rounded())
         let bar = String(repeating: Character(Unicode.Scalar(glyphs.full)), count: filled)
             + String(repeating: Character(Unicode.Scalar(glyphs.light)), count: barWidth - filled)
         func time(_ s: Double) -> String { s < 60 ? String(format: "%.0fs", s) : String(format: "%.0fm%02.0fs", (s / 60).rounded(.down), s.truncatingRemainder(dividingBy: 60)) }
-        let eta = progress.remaining.map { " ETA " + time($0) } ?? ""
-        let tail = " [\(bar)] \(Int(progress.fraction * 100))% \(time(progress.elapsed))\(eta) Esc cancels "
+        // Before the first step the ETA is the runtime estimate, marked with "~".
+        let eta = progress.remaining.map { " ETA " + (progress.estimated ? "~" : "") + time($0) } ?? ""
+        let percent = (progress.estimated ? "~" : "") + "\(Int(fraction * 100))%"
+        let tail = " [\(bar)] \(percent) \(time(progress.elapsed))\(eta) Esc cancels "
         // The label gives way first, so the bar, the times and the cancel hint stay readable.
         let room = max(4, width / 2 - tail.count - 1)
         let label = progress.label.count > room ? String(progress.label.prefix(room - 1)) + "…" : progress.label

@@ -20,7 +20,9 @@ public final class ExplorerSession {
         self.exportDirectory = exportDirectory
     }
 
-    public var currentKey: AnalysisKey { AnalysisKey(method: explorer.method, target: explorer.state.target) }
+    public var currentKey: AnalysisKey {
+        AnalysisKey(method: explorer.method, target: explorer.state.target, settings: explorer.state.compute.settings)
+    }
 
     /// Starts the first computation: the prediction when no label map was given, else the attribution.
     public func start() {
@@ -54,6 +56,11 @@ public final class ExplorerSession {
             return .redraw
         case .cancelComputation:
             controller?.cancel()
+            // "cancelling…" shows in this very frame, not at the next poll.
+            explorer.progress = controller?.progress(shown: currentJob)
+            return .redraw
+        case .compute(let request):
+            performCompute(request)
             return .redraw
         case .export(let ansi):
             exportReport(ansi: ansi, date: Date())
@@ -106,6 +113,7 @@ public final class ExplorerSession {
             controller.start(.prediction, label: "predicting")
         } else if let cached = controller.cached(currentKey) {
             controller.cancelAttribution(keeping: shownKeys)
+            explorer.state.compute.pending = nil
             explorer.attribution = cached
             rerank()
         } else if !controller.provider.methods.contains(explorer.method) {
@@ -121,9 +129,17 @@ public final class ExplorerSession {
         } else {
             explorer.attribution = nil
             explorer.rows = []
-            controller.start(.attribution(currentKey), label: "\(explorer.method) → \(explorer.targetName)")
+            let key = currentKey
+            let estimate = controller.provider.estimate(method: key.method, settings: key.settings)
+            explorer.state.compute.estimate = estimate
+            if holdForConfirmation(key, estimate: estimate) {
+                controller.cancelAttribution(keeping: shownKeys)
+            } else {
+                controller.start(.attribution(key), label: "\(explorer.method) → \(explorer.targetName)",
+                                 estimate: estimate?.seconds)
+            }
         }
-        explorer.progress = controller.progress
+        explorer.progress = controller.progress(shown: currentJob)
     }
 
     /// One row per label with its voxel count (the sidebar without attributions).
@@ -162,15 +178,21 @@ public final class ExplorerSession {
                     if let notice = display.notice {
                         explorer.state.message = StatusMessage(notice, isError: notice.hasPrefix("Not cached"))
                     }
+                } else {
+                    let name = key.target < explorer.targetNames.count ? explorer.targetNames[key.target]
+                        : "class \(key.target)"
+                    explorer.state.message = StatusMessage("\(key.method) → \(name) finished in the background "
+                                                           + "(cached: come back to it to see it)")
                 }
             case .failed(let job, let why):
                 explorer.state.message = StatusMessage("\(describe(job)) failed: \(why)", isError: true)
             case .cancelled(let job):
-                explorer.state.message = StatusMessage("\(describe(job)) cancelled; change method, target or "
-                                                       + "processing to compute again")
+                // A job the user left is not news; the message would hide what the current view says.
+                guard job == currentJob else { continue }
+                explorer.state.message = StatusMessage("\(describe(job)) cancelled; R computes it again")
             }
         }
-        let progress = controller.progress
+        let progress = controller.progress(shown: currentJob)
         if progress != lastProgress {
             // Redraw when the bar moves a visible step, not on every callback.
             let step = { (p: ProgressState?) in p.map { Int($0.fraction * 50) } }

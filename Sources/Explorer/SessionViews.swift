@@ -13,8 +13,13 @@ extension ExplorerSession {
     /// Their jobs survive a refresh.
     var shownKeys: Set<AnalysisKey> {
         var keys: Set<AnalysisKey> = [currentKey]
-        if let methodB = explorer.compareMethod { keys.insert(AnalysisKey(method: methodB, target: explorer.state.target)) }
+        if let methodB = explorer.compareMethod { keys.insert(key(method: methodB, target: explorer.state.target)) }
         return keys
+    }
+
+    /// The key of a map under the options in effect (each method keeps only the options it reads).
+    func key(method: String, target: Int) -> AnalysisKey {
+        AnalysisKey(method: method, target: target, settings: explorer.state.compute.settings)
     }
 
     /// Brings the matrix's rankings and compare mode's second map up to date (cheap when nothing changed).
@@ -33,7 +38,7 @@ extension ExplorerSession {
         if explorer.state.matrix != nil {
             var known: [Int: [SegmentScore]] = [:]
             for target in explorer.targetNames.indices where target != explorer.state.target {
-                let key = AnalysisKey(method: explorer.method, target: target)
+                let key = self.key(method: explorer.method, target: target)
                 if let memo = rankingMemo[RankingKey(analysis: key, processing: processing)] {
                     known[target] = memo
                 } else if let display = controller.cached(key)
@@ -44,7 +49,7 @@ extension ExplorerSession {
             explorer.knownRankings = known
         }
         guard let methodB = explorer.compareMethod else { return }
-        let keyB = AnalysisKey(method: methodB, target: explorer.state.target)
+        let keyB = self.key(method: methodB, target: explorer.state.target)
         if let display = controller.cached(keyB) {
             explorer.compareAttribution = display
             explorer.compareRows = ranking(keyB, display)

@@ -10,6 +10,9 @@ struct MethodOptions: ParsableArguments {
     @Option(help: "SmoothGrad noisy samples or KernelSHAP coalitions (default 20; KernelSHAP 200 on segments, 1000 on cubes).")
     var samples: Int?
 
+    @Option(help: "SmoothGrad noise σ as a fraction of the input's range (max − min).")
+    var noiseLevel = 0.1
+
     @Option(help: "Seed of SmoothGrad noise and KernelSHAP coalitions.")
     var seed: UInt64 = 42
 
@@ -43,10 +46,14 @@ struct MethodOptions: ParsableArguments {
         } catch {
             throw ValidationError(error.message)
         }
+        guard noiseLevel.isFinite, (0...10).contains(noiseLevel) else {
+            throw ValidationError("--noise-level must be between 0 and 10, not \(noiseLevel)")
+        }
         var o = AttributionOptions()
         o.steps = steps
         o.samples = samples
         o.seed = seed
+        o.noiseLevel = noiseLevel
         guard let b = Baseline(argument: baseline) else {
             throw ValidationError("--baseline must be zeros, min or a number, not \"\(baseline)\"")
         }

@@ -191,10 +191,20 @@ struct ViewCommand: ParsableCommand {
             help: "Attribution maps made elsewhere: NIfTI files named METHOD__TARGET.nii[.gz], directories of them, or a JSON index (attributions.json); on the scan's or the model's grid.")
     var attributions: [String] = []
 
+    @Option(name: .customLong("confirm-above"),
+            help: "Methods estimated to take longer than this many seconds start only after y.")
+    var confirmAbove: Double = 60
+
     func run() throws {
+        guard confirmAbove.isFinite, confirmAbove >= 0 else {
+            throw ValidationError("--confirm-above must be a number of seconds ≥ 0, not \(confirmAbove)")
+        }
         let themes = try loadThemes(first: theme)
         let loaded = try input.load()
         var explorer = makeExplorer(loaded, themes: themes)
+        explorer.state.compute.confirmAbove = confirmAbove
+        // The options panel's command line names the model as it was given (none: the sample model).
+        explorer.state.compute.modelDirectory = input.model
         if let globalCSV {
             explorer.global = try GlobalResults.load(path: globalCSV)
             explorer.state.showGlobal = true

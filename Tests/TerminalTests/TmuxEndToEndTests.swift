@@ -6,8 +6,8 @@ import XCTest
 /// captured screen and the exported report. Skipped when tmux or the built binary is missing
 /// (scripts/test.sh builds the binary before running the tests).
 final class TmuxEndToEndTests: XCTestCase {
-    private var session = ""
-    private var workDir: URL!
+    var session = ""
+    var workDir: URL!
 
     private static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
@@ -35,7 +35,7 @@ final class TmuxEndToEndTests: XCTestCase {
     /// and wait forever; waitpid on the client's pid cannot. Output, when asked for, goes through a
     /// temporary file for the same reason.
     @discardableResult
-    private func tmux(_ args: [String], output: Bool = false) throws -> String {
+    func tmux(_ args: [String], output: Bool = false) throws -> String {
         let outPath = FileManager.default.temporaryDirectory.appendingPathComponent("\(session)-\(UUID().uuidString).out").path
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -59,11 +59,11 @@ final class TmuxEndToEndTests: XCTestCase {
         return (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
     }
 
-    private func capture() throws -> String { try tmux(["capture-pane", "-p", "-t", session], output: true) }
+    func capture() throws -> String { try tmux(["capture-pane", "-p", "-t", session], output: true) }
 
     /// Polls the pane until `predicate` holds (up to `timeout` seconds); returns the last capture.
     @discardableResult
-    private func waitFor(_ timeout: Double = 20, _ what: String, _ predicate: (String) -> Bool) throws -> String {
+    func waitFor(_ timeout: Double = 20, _ what: String, _ predicate: (String) -> Bool) throws -> String {
         let end = Date().addingTimeInterval(timeout)
         var screen = ""
         while Date() < end {
@@ -88,7 +88,7 @@ final class TmuxEndToEndTests: XCTestCase {
         if let workDir { try? FileManager.default.removeItem(at: workDir) }
     }
 
-    private func start(_ env: String, arguments: String = "", width: Int = 160, height: Int = 48) throws {
+    func start(_ env: String, arguments: String = "", width: Int = 160, height: Int = 48) throws {
         let sample = Self.repoRoot.appendingPathComponent("SampleData").path
         // The attribution cache goes into the test's own directory unless the test names one.
         let command = "cd '\(workDir.path)' && env XDG_CACHE_HOME='\(workDir.path)/cache' \(env) "
@@ -186,8 +186,8 @@ final class TmuxEndToEndTests: XCTestCase {
         try waitFor(5, "a clean exit") { $0.contains("agg2exp-exit=0") }
     }
 
-    private var tinyScan: String { Self.repoRoot.appendingPathComponent("Tests/TerminalTests/Fixtures/tiny_ct.nii.gz").path }
-    private var tinyModel: String { Self.repoRoot.appendingPathComponent("Tests/EngineTests/Fixtures/network/instance").path }
+    var tinyScan: String { Self.repoRoot.appendingPathComponent("Tests/TerminalTests/Fixtures/tiny_ct.nii.gz").path }
+    var tinyModel: String { Self.repoRoot.appendingPathComponent("Tests/EngineTests/Fixtures/network/instance").path }
 
     /// The first run computes the prediction and the gradient and stores both on disk; the second
     /// run shows the map from the cache (its notice says so) without computing it again.

@@ -55,7 +55,10 @@ public struct SmoothGrad: AttributionMethod {
         for s in 0..<samples {
             try cancel?.check()
             for v in 0..<input.count { noisy.data[v] = input.data[v] + Float(sigma * rng.normal()) }
-            let g = try model.targetGradient(noisy, target: fixed, progress: nil, cancel: cancel)
+            // Each sample advances the bar per window, not only when the sample is done.
+            let g = try model.targetGradient(noisy, target: fixed, progress: progress.map { report in
+                { @Sendable f in report((Double(s) + f) / Double(samples)) }
+            }, cancel: cancel)
             try checkShape(g, input)
             for v in 0..<g.count { sum[v] += Double(g.data[v]) }
             progress?(Double(s + 1) / Double(samples))

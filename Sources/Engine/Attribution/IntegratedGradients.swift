@@ -78,7 +78,11 @@ public struct IntegratedGradients: AttributionMethod {
             try cancel?.check()
             let a = Float(alpha)
             for v in 0..<input.count { point.data[v] = b + a * (input.data[v] - b) }
-            let g = try model.targetGradient(point, target: fixed, progress: nil, cancel: cancel)
+            // Each step advances the bar per window, not only when the step is done.
+            let parts = Double(alphas.count + 1)
+            let g = try model.targetGradient(point, target: fixed, progress: progress.map { report in
+                { @Sendable f in report((Double(k) + f) / parts) }
+            }, cancel: cancel)
             try checkShape(g, input)
             for v in 0..<g.count { sum[v] += w * Double(g.data[v]) }
             progress?(Double(k + 1) / Double(alphas.count + 1))

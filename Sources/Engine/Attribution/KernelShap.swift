@@ -102,7 +102,11 @@ public struct KernelShap: AttributionMethod {
                 outputs.append(hit)
             } else {
                 for v in 0..<input.count { work.data[v] = z[voxelSlot[v]] ? input.data[v] : 0 }
-                let logits = try model.logits(work, progress: nil, cancel: cancel)
+                // Each coalition advances the bar per window, not only when its pass is done.
+                let parts = Double(coalitions.count)
+                let logits = try model.logits(work, progress: progress.map { report in
+                    { @Sendable f in report((Double(n) + f) / parts) }
+                }, cancel: cancel)
                 let values: [Double]
                 if rule == .sum {
                     let all = TargetFunction.sumValues(logits: logits, mask: mask)

@@ -9,6 +9,8 @@ public struct HeatmapLegendWidget: Widget {
     public var clipPercentile: Double
     public var visible: Bool
     public var hideBelowOnePercent: Bool
+    /// Runtime and completeness delta of the shown map, or the estimate of the pending job.
+    public var computeSummary: String?
     var painter: Painter
 
     public init(_ explorer: Explorer) {
@@ -19,6 +21,7 @@ public struct HeatmapLegendWidget: Widget {
         clipPercentile = state.clipPercentile
         visible = state.heatmapVisible
         hideBelowOnePercent = state.hideBelowOnePercent
+        computeSummary = explorer.computeSummary
         painter = explorer.painter
     }
 
@@ -28,6 +31,11 @@ public struct HeatmapLegendWidget: Widget {
         let u = painter.capabilities.unicode
         let rule = String(repeating: u ? "─" : "-", count: rect.width)
         grid.put(rule, x: rect.x, y: rect.y, fg: df, bg: bg)
+        if var summary = computeSummary {
+            // Drawn into the rule, shortened when the sidebar is narrow.
+            if summary.count + 4 > rect.width { summary = summary.replacingOccurrences(of: "completeness Δ", with: "Δ") }
+            grid.put(painter.clean(" \(summary) "), x: rect.x + 1, y: rect.y, fg: fg, bg: bg, maxWidth: rect.width - 2)
+        }
         guard let scale else {
             grid.put(" heatmap: no attribution yet", x: rect.x, y: rect.y + 1, fg: df, bg: bg, maxWidth: rect.width)
             return

@@ -32,7 +32,8 @@ public struct Painter: Sendable {
     func clean(_ s: String) -> String { capabilities.unicode ? s : Self.asciiOnly(s) }
 
     static func asciiOnly(_ s: String) -> String {
-        let map: [Character: String] = ["→": "->", "·": "-", "│": "|", "×": "x", "–": "-", "▶": ">", "…": "..."]
+        let map: [Character: String] = ["→": "->", "·": "-", "│": "|", "×": "x", "–": "-", "▶": ">", "…": "...",
+                                        "Δ": "delta", "≈": "~"]
         return String(s.flatMap { c -> String in
             if let r = map[c] { return r }
             return c.isASCII ? String(c) : "?"
