@@ -31,12 +31,12 @@ public protocol AnalysisProvider: Sendable {
 
     /// The map of (method, target) when it is already stored (the attribution cache on disk),
     /// without computing anything; nil when it is not.
-    func storedAttribution(method: String, target: Int) -> AttributionDisplay?
+    func storedAttribution(method: String, target: Int, settings: MethodSettings) -> AttributionDisplay?
 }
 
 extension AnalysisProvider {
     /// Providers without a store have nothing stored.
-    public func storedAttribution(method: String, target: Int) -> AttributionDisplay? { nil }
+    public func storedAttribution(method: String, target: Int, settings: MethodSettings) -> AttributionDisplay? { nil }
 }
 
 extension AnalysisProvider {

@@ -140,9 +140,9 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
         return AttributionDisplay(map: map, details: details, notice: notice)
     }
 
-    public func storedAttribution(method: String, target: Int) -> AttributionDisplay? {
+    public func storedAttribution(method: String, target: Int, settings: MethodSettings) -> AttributionDisplay? {
         guard let cache, let kind = AttributionMethodKind(rawValue: method),
-              let key = try? cacheKey(kind, target: target),
+              let key = try? cacheKey(kind, target: target, settings: settings.normalised(for: method)),
               case .hit(let entry) = cache.lookup(key, dims: grid.dims) else { return nil }
         return AttributionDisplay(map: Volume(grid: grid, voxels: entry.voxels),
                                   details: entry.details + [("source", "cache \(cache.directory.path)")])

@@ -42,7 +42,7 @@ extension ExplorerSession {
                 if let memo = rankingMemo[RankingKey(analysis: key, processing: processing)] {
                     known[target] = memo
                 } else if let display = controller.cached(key)
-                            ?? controller.provider.storedAttribution(method: key.method, target: target) {
+                            ?? controller.provider.storedAttribution(method: key.method, target: target, settings: key.settings) {
                     known[target] = ranking(key, display)
                 }
             }

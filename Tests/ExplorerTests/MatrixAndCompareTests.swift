@@ -27,7 +27,7 @@ final class StoredProvider: AnalysisProvider, @unchecked Sendable {
         return AttributionDisplay(map: map)
     }
 
-    func storedAttribution(method: String, target: Int) -> AttributionDisplay? {
+    func storedAttribution(method: String, target: Int, settings: MethodSettings) -> AttributionDisplay? {
         stored[AnalysisKey(method: method, target: target)].map { AttributionDisplay(map: $0) }
     }
 
