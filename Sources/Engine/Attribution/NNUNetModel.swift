@@ -108,7 +108,7 @@ public struct NNUNetModel: ExplainableModel {
     /// ∂⟨seed, predict(tile)⟩/∂tile, through every mirrored pass when mirroring is on.
     func tileGradient(_ tile: Tensor, seed: Tensor) -> Tensor {
         let axes = pipeline.mirrorAxes
-        let subsets = (0..<(1 << axes.count)).map { mask in axes.enumerated().filter { mask & (1 << $0.offset) != 0 }.map(\.element) }
+        let subsets = [[]] + (axes.isEmpty ? [] : NNUNetPipeline.mirrorCombinations(axes))
         let scale = 1 / Float(subsets.count)
         var total = Tensor(zeros: tile.shape)
         for flip in subsets {

@@ -182,7 +182,8 @@ public struct NNUNetFolder: Sendable {
                 .appendingPathComponent(checkpoint.fileName)
             let (parameters, root) = try loadParameters(file)
             networks.append(architecture.build(parameters: parameters))
-            if case .list(let values)? = root["inference_allowed_mirroring_axes"] {
+            // nnU-Net reads the allowed axes from the first fold's checkpoint only.
+            if fold == folds.first, case .list(let values)? = root["inference_allowed_mirroring_axes"] {
                 axes = values.compactMap { if case .int(let i) = $0 { return i } else { return nil } }
             }
         }

@@ -193,18 +193,30 @@ public struct NNUNetPipeline: Sendable {
         return out
     }
 
-    /// One tile's logits, averaged over the mirrored passes when mirroring is on.
+    /// One tile's logits, averaged over the mirrored passes when mirroring is on
+    /// (`_internal_maybe_mirror_and_predict`: the plain pass, then each combination flipped in
+    /// and back, summed in that order and divided by the number of passes).
     func predict(_ tile: Tensor) -> Tensor {
         var total = network.forward(tile)
         guard !mirrorAxes.isEmpty else { return total }
-        let subsets = (1..<(1 << mirrorAxes.count)).map { mask in mirrorAxes.enumerated().filter { mask & (1 << $0.offset) != 0 }.map(\.element) }
-        for axes in subsets {
+        let combinations = Self.mirrorCombinations(mirrorAxes)
+        for axes in combinations {
             let y = Self.flip(network.forward(Self.flip(tile, axes: axes)), axes: axes)
             for i in total.data.indices { total.data[i] += y.data[i] }
         }
-        let scale = 1 / Float(subsets.count + 1)
-        for i in total.data.indices { total.data[i] *= scale }
+        let passes = Float(combinations.count + 1)
+        for i in total.data.indices { total.data[i] /= passes }
         return total
+    }
+
+    /// The non-empty combinations of `axes` in `itertools.combinations` order (by size, then
+    /// lexicographic), as nnU-Net enumerates its mirrored passes.
+    static func mirrorCombinations(_ axes: [Int]) -> [[Int]] {
+        func choose(_ k: Int, from start: Int) -> [[Int]] {
+            guard k > 0 else { return [[]] }
+            return (start..<axes.count).flatMap { i in choose(k - 1, from: i + 1).map { [axes[i]] + $0 } }
+        }
+        return axes.indices.flatMap { choose($0 + 1, from: 0) }
     }
 
     // MARK: nnU-Net's rules
