@@ -178,7 +178,7 @@ public final class ExplorerSession {
                     if let notice = display.notice {
                         explorer.state.message = StatusMessage(notice, isError: notice.hasPrefix("Not cached"))
                     }
-                } else {
+                } else if !shownKeys.contains(key) {
                     let name = key.target < explorer.targetNames.count ? explorer.targetNames[key.target]
                         : "class \(key.target)"
                     explorer.state.message = StatusMessage("\(key.method) → \(name) finished in the background "
