@@ -4,6 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -53,9 +57,6 @@ int ck_direct_path(const ck_conv_geometry *g, int cin, int cout, int reference) 
     if (reference) return CK_SCALAR_REFERENCE;
     if (g->stride[1] != 1 || g->stride[2] != 1) return CK_CHANNEL_TILES;
     const int taps = g->kernel[0] * g->kernel[1] * g->kernel[2];
-    const char *force = getenv("CK_DIRECT_PATH");
-    if (force && force[0] == 'c') return CK_CHANNEL_TILES;
-    if (force && force[0] == 'p') return CK_POSITION_TILES;
     return cout <= 4 || cin == 1 || taps == 1 ? CK_POSITION_TILES : CK_CHANNEL_TILES;
 }
 
@@ -399,6 +400,21 @@ static void conv_position_tiles(const ck_conv_geometry *g, int cin, const float 
 #endif
                     position_tile_scalar(r, n, taps, offsets, cin, channel, w, source, tile);
                 if (direct) continue;
+                if (x + n <= ow) {
+                    // Inside one row, written with the destination stride (an adjoint's residue class).
+                    long d = (destPlane + (long)(oy0 + y) * g->dest_stride[1] + g->dest_offset[1]) * dw
+                             + (long)x * step + g->dest_offset[2];
+                    for (int q = 0; q < r; q++) {
+                        float *out = out_planes[first + q] + d;
+                        const float *values = tile + q * POSITION_TILE_MAX;
+                        if (groupBias) {
+                            for (int j = 0; j < n; j++) out[(long)j * step] = values[j] + groupBias[q];
+                        } else {
+                            for (int j = 0; j < n; j++) out[(long)j * step] = values[j];
+                        }
+                    }
+                    continue;
+                }
                 // Scatter the valid positions: inside the span and left of the padding columns.
                 for (int j = 0; j < n && p0 + j < span; j++, x++) {
                     if (x == nx) { x = 0; y++; }
@@ -426,3 +442,27 @@ void ck_conv_direct(int path, const ck_conv_geometry *g, int cin, const float *c
         conv_channel_tiles(path == CK_SCALAR_REFERENCE, g, cin, in_planes, cout, packed_weight, bias, out_planes, oz0,
                            oz1, oy0, oy1, scratch);
 }
+
+// MARK: Feature-map memory
+
+enum { HUGE_PAGE = 2 << 20, HUGE_PAGE_THRESHOLD = 4 << 20 };
+
+float *ck_alloc_floats(long count) {
+    size_t bytes = sizeof(float) * (size_t)(count > 0 ? count : 1);
+    void *p = NULL;
+#if defined(__linux__)
+    if (bytes >= HUGE_PAGE_THRESHOLD) {
+        size_t rounded = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+        if (posix_memalign(&p, HUGE_PAGE, rounded) == 0) {
+            madvise(p, rounded, MADV_HUGEPAGE);
+            return p;
+        }
+        p = NULL;
+    }
+#endif
+    p = malloc(bytes);
+    if (!p) abort();
+    return p;
+}
+
+void ck_free_floats(float *p) { free(p); }

@@ -55,30 +55,25 @@ public struct ConvTranspose3d: Sendable {
 
     private func forward(_ x: Tensor, reference: Bool) -> Tensor {
         precondition(x.shape.count == 4 && x.shape[0] == inChannels, "ConvTranspose3d input must be [Cin, D, H, W]")
-        let outShape = outputShape(x.shape)
         let inSize = Array(x.shape[1...])
-        var x = x
-        var y = Tensor(zeros: outShape)
-        x.data.withUnsafeMutableBufferPointer { xp in
-            y.data.withUnsafeMutableBufferPointer { yp in
-                forward(input: xp.baseAddress!, inputSize: inSize, output: yp.baseAddress!, reference: reference)
+        return x.data.withUnsafeBufferPointer { xp in
+            Tensor.overwritten(shape: outputShape(x.shape)) { y in
+                forward(input: UnsafeMutablePointer(mutating: xp.baseAddress!), inputSize: inSize, output: y,
+                        reference: reference)
             }
         }
-        return y
     }
 
     /// dy [Cout, D', H', W'] → dx [Cin, D, H, W] (`inputShape`).
     public func backwardInput(_ dy: Tensor, inputShape: [Int]) -> Tensor {
         precondition(dy.shape == outputShape(inputShape), "ConvTranspose3d output gradient shape")
-        var dy = dy
         let outSize = Array(dy.shape[1...])
-        var dx = Tensor(zeros: inputShape)
-        dy.data.withUnsafeMutableBufferPointer { gp in
-            dx.data.withUnsafeMutableBufferPointer { xp in
-                backwardInput(outputGradient: gp.baseAddress!, outputSize: outSize, inputGradient: xp.baseAddress!)
+        return dy.data.withUnsafeBufferPointer { gp in
+            Tensor.overwritten(shape: inputShape) { dx in
+                backwardInput(outputGradient: UnsafeMutablePointer(mutating: gp.baseAddress!), outputSize: outSize,
+                              inputGradient: dx)
             }
         }
-        return dx
     }
 
     /// Raw backward: `outputGradient` [Cout, D', H', W'] → `inputGradient` [Cin, D, H, W] (overwritten).
