@@ -1,12 +1,7 @@
 #include "ckernels.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
-
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -443,26 +438,3 @@ void ck_conv_direct(int path, const ck_conv_geometry *g, int cin, const float *c
                            oz1, oy0, oy1, scratch);
 }
 
-// MARK: Feature-map memory
-
-enum { HUGE_PAGE = 2 << 20, HUGE_PAGE_THRESHOLD = 4 << 20 };
-
-float *ck_alloc_floats(long count) {
-    size_t bytes = sizeof(float) * (size_t)(count > 0 ? count : 1);
-    void *p = NULL;
-#if defined(__linux__)
-    if (bytes >= HUGE_PAGE_THRESHOLD) {
-        size_t rounded = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
-        if (posix_memalign(&p, HUGE_PAGE, rounded) == 0) {
-            madvise(p, rounded, MADV_HUGEPAGE);
-            return p;
-        }
-        p = NULL;
-    }
-#endif
-    p = malloc(bytes);
-    if (!p) abort();
-    return p;
-}
-
-void ck_free_floats(float *p) { free(p); }

@@ -41,10 +41,4 @@ void ck_conv_direct(int path, const ck_conv_geometry *g, int cin, const float *c
                     const float *packed_weight, const float *bias, float *const *out_planes, int oz0, int oz1,
                     int oy0, int oy1, float *scratch);
 
-/// Memory for `count` floats (never NULL: allocation failure aborts). Buffers of 4 MB and more
-/// are aligned to 2 MB and advised for transparent huge pages, so first touching a fresh 100 MB
-/// feature map takes about 50 page faults instead of 25 000. Release with `ck_free_floats`.
-float *ck_alloc_floats(long count);
-void ck_free_floats(float *p);
-
 #endif

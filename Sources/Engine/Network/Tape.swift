@@ -1,4 +1,3 @@
-import CKernels
 import Foundation
 
 /// A tensor buffer inside a network pass, in C order (last dimension fastest). It owns a raw
@@ -12,24 +11,24 @@ final class FeatureMap: @unchecked Sendable {
     /// Uninitialised: every kernel writing a fresh map overwrites all of it.
     init(shape: [Int]) {
         self.shape = shape
-        pointer = ck_alloc_floats(max(1, shape.reduce(1, *)))
+        pointer = .allocate(capacity: max(1, shape.reduce(1, *)))
     }
 
     /// Zero-filled.
     init(zeros shape: [Int]) {
         self.shape = shape
         let n = shape.reduce(1, *)
-        pointer = ck_alloc_floats(max(1, n))
+        pointer = .allocate(capacity: max(1, n))
         pointer.initialize(repeating: 0, count: n)
     }
 
     init(_ tensor: Tensor) {
         shape = tensor.shape
-        pointer = ck_alloc_floats(max(1, tensor.count))
+        pointer = .allocate(capacity: max(1, tensor.count))
         tensor.data.withUnsafeBufferPointer { pointer.initialize(from: $0.baseAddress!, count: tensor.count) }
     }
 
-    deinit { ck_free_floats(pointer) }
+    deinit { pointer.deallocate() }
 
     var channels: Int { shape[0] }
     var spatial: [Int] { Array(shape[1...]) }
