@@ -69,8 +69,9 @@ struct ChannelSlab {
 /// Weight [Cout, Cin, kD, kH, kW] (PyTorch layout), bias [Cout].
 ///
 /// The forward pass is the direct kernel (`ck_conv_direct`): per chunk of output rows the input is
-/// gathered into a zero-padded channels-last block, and register tiles of 6 positions × 16 output
-/// channels accumulate straight from it. It is translation-exact: every output is one fused
+/// gathered into a zero-padded block, and register tiles (6 positions × 16 output channels, or
+/// 8–64 consecutive positions × 1–4 channels for narrow layers) accumulate straight from it. It is
+/// translation-exact: every output is one fused
 /// multiply-add chain over (input channel, tap) in a fixed order, so identical receptive fields
 /// give identical bits at any position, in any chunk, on any worker. The backward pass to the input
 /// is the adjoint, split by residue class of the input grid (`AdjointPhase`): each class is a
@@ -336,8 +337,9 @@ public struct Conv3d: Sendable {
     static let minimumChunkPositions = 512
 
     /// Correlation y = W ⋆ x (+ b) by `ck_conv_direct`: each chunk of output rows gathers the input
-    /// it reads into a zero-padded channels-last block, then register tiles of 6 positions × 16
-    /// output channels run one fused multiply-add chain per output over (input channel, tap).
+    /// it reads into a zero-padded block of at most `directBlockBudgetBytes`, then register tiles
+    /// (channel tiles, or position tiles for narrow layers; `ck_direct_path` picks) run one fused
+    /// multiply-add chain per output over (input channel, tap).
     /// Nothing is packed per column, so the work is nearly all multiply-adds even at 16 channels.
     /// Chunks are spread over the workers.
     ///
