@@ -71,10 +71,9 @@ struct ChannelSlab {
 /// The forward pass is the direct kernel (`ck_conv_direct`): per chunk of output rows the input is
 /// gathered into a zero-padded block, and register tiles (6 positions × 16 output channels, or
 /// 8–64 consecutive positions × 1–4 channels for narrow layers) accumulate straight from it. It is
-/// translation-exact: every output is one fused
-/// multiply-add chain over (input channel, tap) in a fixed order, so identical receptive fields
-/// give identical bits at any position, in any chunk, on any worker. The backward pass to the input
-/// is the adjoint, split by residue class of the input grid (`AdjointPhase`): each class is a
+/// translation-exact: every output is one fused multiply-add chain over (input channel, tap) in
+/// a fixed order, so identical receptive fields give identical bits at any position, in any chunk,
+/// on any worker. The backward pass to the input is the adjoint, split by residue class of the input grid (`AdjointPhase`): each class is a
 /// stride-1 convolution of the output gradient with a flipped, channel-transposed sub-kernel, run
 /// by the same kernel and written back with the stride (at stride 1, one class: the flipped kernel).
 /// It is translation-exact within each class.
