@@ -73,9 +73,10 @@ struct ChannelSlab {
 /// 8–64 consecutive positions × 1–4 channels for narrow layers) accumulate straight from it. It is
 /// translation-exact: every output is one fused multiply-add chain over (input channel, tap) in
 /// a fixed order, so identical receptive fields give identical bits at any position, in any chunk,
-/// on any worker. The backward pass to the input is the adjoint, split by residue class of the input grid (`AdjointPhase`): each class is a
-/// stride-1 convolution of the output gradient with a flipped, channel-transposed sub-kernel, run
-/// by the same kernel and written back with the stride (at stride 1, one class: the flipped kernel).
+/// on any worker. The backward pass to the input is the adjoint, split by residue class of the
+/// input grid (`AdjointPhase`): each class is a stride-1 convolution of the output gradient with a
+/// flipped, channel-transposed sub-kernel, run by the same kernel and written back with the stride
+/// (at stride 1, one class: the flipped kernel; with kernel = stride, all classes in one pass).
 /// It is translation-exact within each class.
 public struct Conv3d: Sendable {
     public let inChannels: Int
