@@ -30,15 +30,40 @@ static int block_width(int cout, int block) {
 
 static int block_count(int cout) { return (cout + BLOCK_CHANNELS - 1) / BLOCK_CHANNELS; }
 
-long ck_direct_weight_count(int cout, int cin, int taps) {
+/// Position tiles: output channels per group, and 8-float vectors of consecutive positions per
+/// tile for a group of r channels: at most 8 accumulators plus the inputs and one broadcast weight
+/// stay in the 16 vector registers (12 accumulators made the compiler shuffle and spill them).
+enum { POSITION_GROUP = 4, POSITION_TILE_MAX = 64 };
+
+static int position_vectors(int r) { return r == 1 ? 8 : r == 2 ? 4 : r == 3 ? 3 : 2; }
+
+static int group_count(int path, int cout) {
+    return path == CK_POSITION_TILES ? (cout + POSITION_GROUP - 1) / POSITION_GROUP : block_count(cout);
+}
+
+/// Channels in group `b`: position tiles take groups of 4 and the remainder; channel tiles
+/// blocks of 16 (the last one 8 or 16 wide, zero-padded).
+static int group_width(int path, int cout, int b) {
+    if (path != CK_POSITION_TILES) return block_width(cout, b);
+    return b < cout / POSITION_GROUP ? POSITION_GROUP : cout - (cout / POSITION_GROUP) * POSITION_GROUP;
+}
+
+int ck_direct_path(const ck_conv_geometry *g, int cin, int cout, int reference) {
+    if (reference) return CK_SCALAR_REFERENCE;
+    if (g->stride[1] != 1 || g->stride[2] != 1) return CK_CHANNEL_TILES;
+    const int taps = g->kernel[0] * g->kernel[1] * g->kernel[2];
+    return cout <= 4 || cin == 1 || taps == 1 ? CK_POSITION_TILES : CK_CHANNEL_TILES;
+}
+
+long ck_direct_weight_count(int path, int cout, int cin, int taps) {
     long total = 0;
-    for (int b = 0; b < block_count(cout); b++) total += (long)block_width(cout, b) * cin * taps;
+    for (int b = 0; b < group_count(path, cout); b++) total += (long)group_width(path, cout, b) * cin * taps;
     return total;
 }
 
-void ck_direct_pack_weight(int cout, int cin, int taps, const float *w, float *packed) {
-    for (int b = 0, first = 0; b < block_count(cout); b++) {
-        int width = block_width(cout, b);
+void ck_direct_pack_weight(int path, int cout, int cin, int taps, const float *w, float *packed) {
+    for (int b = 0, first = 0; b < group_count(path, cout); b++) {
+        int width = group_width(path, cout, b);
         for (int ci = 0; ci < cin; ci++)
             for (int t = 0; t < taps; t++)
                 for (int q = 0; q < width; q++) {
@@ -49,17 +74,18 @@ void ck_direct_pack_weight(int cout, int cin, int taps, const float *w, float *p
     }
 }
 
-/// Extent of the zero-padded channels-last input block that output rows oz0..<oz1 × oy0..<oy1 read.
+/// Extent of the zero-padded input block that output rows oz0..<oz1 × oy0..<oy1 read.
 static void input_block(const ck_conv_geometry *g, int oz0, int oz1, int oy0, int oy1, int *nz, int *ny, int *nx) {
     *nz = (oz1 - 1 - oz0) * g->stride[0] + g->kernel[0];
     *ny = (oy1 - 1 - oy0) * g->stride[1] + g->kernel[1];
     *nx = (g->out_size[2] - 1) * g->stride[2] + g->kernel[2];
 }
 
-long ck_direct_scratch_count(const ck_conv_geometry *g, int cin, int planes, int rows) {
+long ck_direct_scratch_count(int path, const ck_conv_geometry *g, int cin, int planes, int rows) {
     int nz, ny, nx;
     input_block(g, 0, planes, 0, rows, &nz, &ny, &nx);
-    return (long)nz * ny * nx * cin;
+    // A position tile may read up to one tile past the last channel's block (outputs it discards).
+    return (long)nz * ny * nx * cin + (path == CK_POSITION_TILES ? POSITION_TILE_MAX : 0);
 }
 
 /// One tile: TILE_POSITIONS outputs × `width` channels, each one fused multiply-add chain over
@@ -118,10 +144,10 @@ __attribute__((target("avx2,fma"))) static void direct_tile8(int taps, const int
 }
 #endif
 
-static void direct_tile(int width, int taps, const int *offsets, int cin, const float *w, const float *const *base,
-                        float *tile) {
+static void direct_tile(int reference, int width, int taps, const int *offsets, int cin, const float *w,
+                        const float *const *base, float *tile) {
 #if defined(__x86_64__)
-    if (has_avx2_fma()) {
+    if (!reference && has_avx2_fma()) {
         if (width == BLOCK_CHANNELS) direct_tile16(taps, offsets, cin, w, base, tile);
         else direct_tile8(taps, offsets, cin, w, base, tile);
         return;
@@ -161,7 +187,7 @@ static void gather_channels_last(const ck_conv_geometry *g, int cin, const float
         }
 }
 
-void ck_conv_direct(const ck_conv_geometry *g, int cin, const float *const *in_planes, int cout,
+static void conv_channel_tiles(int reference, const ck_conv_geometry *g, int cin, const float *const *in_planes, int cout,
                     const float *packed_weight, const float *bias, float *const *out_planes, int oz0, int oz1,
                     int oy0, int oy1, float *scratch) {
     int nz, ny, nx;
@@ -199,7 +225,7 @@ void ck_conv_direct(const ck_conv_geometry *g, int cin, const float *const *in_p
                     dest[j] = (destPlane + (oy0 + y) * g->dest_stride[1] + g->dest_offset[1]) * dw
                               + (long)x * step + g->dest_offset[2];
                 }
-                direct_tile(width, taps, offsets, cin, w, base, tile);
+                direct_tile(reference, width, taps, offsets, cin, w, base, tile);
                 int valid = positions - p0 < TILE_POSITIONS ? (int)(positions - p0) : TILE_POSITIONS;
                 for (int q = 0; q < channels; q++) {
                     float *out = out_planes[first + q];
@@ -215,3 +241,200 @@ void ck_conv_direct(const ck_conv_geometry *g, int cin, const float *const *in_p
         }
     }
 }
+
+// MARK: Position tiles
+
+/// Copies the input that output rows oz0..<oz1 × oy0..<oy1 read into `block` [cin][nz][ny][nx],
+/// zero where it falls outside the volume (the convolution's padding), followed by one zeroed
+/// tile that position tiles at the block's end may read.
+static void gather_channels_first(const ck_conv_geometry *g, int cin, const float *const *in_planes, int oz0, int oz1,
+                                  int oy0, int oy1, float *block) {
+    int nz, ny, nx;
+    input_block(g, oz0, oz1, oy0, oy1, &nz, &ny, &nx);
+    const long channel = (long)nz * ny * nx;
+    const int d = g->in_size[0], h = g->in_size[1], w = g->in_size[2];
+    const int z0 = oz0 * g->stride[0] - g->padding[0], y0 = oy0 * g->stride[1] - g->padding[1];
+    const int x0 = -g->padding[2];
+    int lo = -x0 < 0 ? 0 : (-x0 < nx ? -x0 : nx);
+    int hi = w - x0 < nx ? w - x0 : nx;
+    if (hi < lo) hi = lo;
+    for (int ci = 0; ci < cin; ci++)
+        for (int zz = 0; zz < nz; zz++)
+            for (int yy = 0; yy < ny; yy++) {
+                float *row = block + ci * channel + ((long)zz * ny + yy) * nx;
+                int iz = z0 + zz, iy = y0 + yy;
+                if (iz < 0 || iz >= d || iy < 0 || iy >= h) {
+                    memset(row, 0, sizeof(float) * (size_t)nx);
+                    continue;
+                }
+                if (lo > 0) memset(row, 0, sizeof(float) * (size_t)lo);
+                memcpy(row + lo, in_planes[ci] + ((long)iz * h + iy) * w + x0 + lo, sizeof(float) * (size_t)(hi - lo));
+                if (hi < nx) memset(row + hi, 0, sizeof(float) * (size_t)(nx - hi));
+            }
+    memset(block + cin * channel, 0, sizeof(float) * POSITION_TILE_MAX);
+}
+
+/// One position tile: `r` output channels × `n` consecutive positions of the flattened block
+/// (row after row, the block's padding columns included and later discarded), each one fused
+/// multiply-add chain over (input channel, tap) from 0 — the same chain as a channel tile, so
+/// both give the same bits. `x` is the tile's first position in channel 0 of the channels-first
+/// block (`channel` floats per channel); `offsets[t]` is tap t's displacement within a channel.
+/// Results go to `tile` [r][POSITION_TILE_MAX].
+static void position_tile_scalar(int r, int n, int taps, const int *offsets, int cin, long channel, const float *w,
+                                 const float *x, float *tile) {
+    for (int q = 0; q < r; q++)
+        for (int j = 0; j < n; j++) {
+            float acc = 0.0f;
+            for (int ci = 0; ci < cin; ci++)
+                for (int t = 0; t < taps; t++)
+                    acc = fmaf(w[((long)ci * taps + t) * r + q], x[ci * channel + offsets[t] + j], acc);
+            tile[q * POSITION_TILE_MAX + j] = acc;
+        }
+}
+
+#if defined(__x86_64__)
+/// The vector twin of `position_tile_scalar` for n = 8·v. With `dest` (the tile lies inside one
+/// output row) it stores straight to dest[q] (plus bias[q] when there is a bias), else to `tile`.
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+position_tile_vector(const int r, const int v, int taps, const int *offsets, int cin, long channel, const float *w,
+                     const float *x, float *const *dest, const float *bias, float *tile) {
+    __m256 acc[12];
+    for (int i = 0; i < r * v; i++) acc[i] = _mm256_setzero_ps();
+    for (int ci = 0; ci < cin; ci++) {
+        const float *xc = x + ci * channel;
+        for (int t = 0; t < taps; t++) {
+            const float *xt = xc + offsets[t];
+            __m256 in[8];
+            for (int j = 0; j < v; j++) in[j] = _mm256_loadu_ps(xt + 8 * j);
+            for (int q = 0; q < r; q++) {
+                __m256 wq = _mm256_broadcast_ss(w + q);
+                for (int j = 0; j < v; j++) acc[q * v + j] = _mm256_fmadd_ps(wq, in[j], acc[q * v + j]);
+            }
+            w += r;
+        }
+    }
+    for (int q = 0; q < r; q++) {
+        if (dest && bias) {
+            __m256 b = _mm256_broadcast_ss(bias + q);
+            for (int j = 0; j < v; j++) _mm256_storeu_ps(dest[q] + 8 * j, _mm256_add_ps(acc[q * v + j], b));
+        } else if (dest) {
+            for (int j = 0; j < v; j++) _mm256_storeu_ps(dest[q] + 8 * j, acc[q * v + j]);
+        } else {
+            for (int j = 0; j < v; j++) _mm256_storeu_ps(tile + q * POSITION_TILE_MAX + 8 * j, acc[q * v + j]);
+        }
+    }
+}
+
+#define POSITION_TILE(R, V)                                                                                       \
+    __attribute__((target("avx2,fma"))) static void position_tile##R(int taps, const int *offsets, int cin,       \
+                                                                      long channel, const float *w, const float *x, \
+                                                                      float *const *dest, const float *bias,        \
+                                                                      float *tile) {                                \
+        position_tile_vector(R, V, taps, offsets, cin, channel, w, x, dest, bias, tile);                          \
+    }
+POSITION_TILE(1, 8)
+POSITION_TILE(2, 4)
+POSITION_TILE(3, 3)
+POSITION_TILE(4, 2)
+#undef POSITION_TILE
+#endif
+
+/// Position-tile path (stride 1 within planes): vectors run over consecutive output positions,
+/// so a layer with few output channels, one input channel or a 1×1×1 kernel keeps every lane
+/// busy; the gather is a row copy.
+static void conv_position_tiles(const ck_conv_geometry *g, int cin, const float *const *in_planes, int cout,
+                                const float *packed_weight, const float *bias, float *const *out_planes, int oz0,
+                                int oz1, int oy0, int oy1, float *scratch) {
+    int nz, ny, nx;
+    input_block(g, oz0, oz1, oy0, oy1, &nz, &ny, &nx);
+    gather_channels_first(g, cin, in_planes, oz0, oz1, oy0, oy1, scratch);
+    const long channel = (long)nz * ny * nx;
+    const int kd = g->kernel[0], kh = g->kernel[1], kw = g->kernel[2];
+    const int taps = kd * kh * kw;
+    const int ow = g->out_size[2], sz = g->stride[0];
+    const int dh = g->dest_size[1], dw = g->dest_size[2], step = g->dest_stride[2];
+    int offsets[taps];
+    for (int a = 0, t = 0; a < kd; a++)
+        for (int b = 0; b < kh; b++)
+            for (int c = 0; c < kw; c++, t++) offsets[t] = (int)(((long)a * ny + b) * nx + c);
+    // Flattened positions y·nx + x of one plane's rows, up to the last valid one.
+    const long span = (long)(oy1 - oy0 - 1) * nx + ow;
+    float tile[POSITION_GROUP * POSITION_TILE_MAX];
+#if defined(__x86_64__)
+    const int vector = has_avx2_fma();
+#else
+    const int vector = 0;
+#endif
+    for (int oz = oz0; oz < oz1; oz++) {
+        const float *plane = scratch + (long)(oz - oz0) * sz * ny * nx;
+        const long destPlane = (long)(oz * g->dest_stride[0] + g->dest_offset[0]) * dh;
+        const float *w = packed_weight;
+        for (int b = 0, first = 0; b < group_count(CK_POSITION_TILES, cout); b++) {
+            const int r = group_width(CK_POSITION_TILES, cout, b), n = 8 * position_vectors(r);
+            const float *groupBias = bias ? bias + first : NULL;
+            for (long p0 = 0; p0 < span; p0 += n) {
+                int y = (int)(p0 / nx), x = (int)(p0 % nx);
+                const float *source = plane + p0;
+                float *dest[POSITION_GROUP];
+                const int direct = vector && step == 1 && x + n <= ow;
+                if (direct) {
+                    long d = (destPlane + (long)(oy0 + y) * g->dest_stride[1] + g->dest_offset[1]) * dw + x
+                             + g->dest_offset[2];
+                    for (int q = 0; q < r; q++) dest[q] = out_planes[first + q] + d;
+                }
+#if defined(__x86_64__)
+                if (vector) {
+                    float *const *to = direct ? dest : NULL;
+                    switch (r) {
+                    case 1: position_tile1(taps, offsets, cin, channel, w, source, to, groupBias, tile); break;
+                    case 2: position_tile2(taps, offsets, cin, channel, w, source, to, groupBias, tile); break;
+                    case 3: position_tile3(taps, offsets, cin, channel, w, source, to, groupBias, tile); break;
+                    default: position_tile4(taps, offsets, cin, channel, w, source, to, groupBias, tile); break;
+                    }
+                } else
+#endif
+                    position_tile_scalar(r, n, taps, offsets, cin, channel, w, source, tile);
+                if (direct) continue;
+                if (x + n <= ow) {
+                    // Inside one row, written with the destination stride (an adjoint's residue class).
+                    long d = (destPlane + (long)(oy0 + y) * g->dest_stride[1] + g->dest_offset[1]) * dw
+                             + (long)x * step + g->dest_offset[2];
+                    for (int q = 0; q < r; q++) {
+                        float *out = out_planes[first + q] + d;
+                        const float *values = tile + q * POSITION_TILE_MAX;
+                        if (groupBias) {
+                            for (int j = 0; j < n; j++) out[(long)j * step] = values[j] + groupBias[q];
+                        } else {
+                            for (int j = 0; j < n; j++) out[(long)j * step] = values[j];
+                        }
+                    }
+                    continue;
+                }
+                // Scatter the valid positions: inside the span and left of the padding columns.
+                for (int j = 0; j < n && p0 + j < span; j++, x++) {
+                    if (x == nx) { x = 0; y++; }
+                    if (x >= ow) continue;
+                    long d = (destPlane + (long)(oy0 + y) * g->dest_stride[1] + g->dest_offset[1]) * dw
+                             + (long)x * step + g->dest_offset[2];
+                    for (int q = 0; q < r; q++) {
+                        float value = tile[q * POSITION_TILE_MAX + j];
+                        out_planes[first + q][d] = groupBias ? value + groupBias[q] : value;
+                    }
+                }
+            }
+            w += (long)r * cin * taps;
+            first += r;
+        }
+    }
+}
+
+void ck_conv_direct(int path, const ck_conv_geometry *g, int cin, const float *const *in_planes, int cout,
+                    const float *packed_weight, const float *bias, float *const *out_planes, int oz0, int oz1,
+                    int oy0, int oy1, float *scratch) {
+    if (path == CK_POSITION_TILES)
+        conv_position_tiles(g, cin, in_planes, cout, packed_weight, bias, out_planes, oz0, oz1, oy0, oy1, scratch);
+    else
+        conv_channel_tiles(path == CK_SCALAR_REFERENCE, g, cin, in_planes, cout, packed_weight, bias, out_planes, oz0,
+                           oz1, oy0, oy1, scratch);
+}
+

@@ -10,24 +10,34 @@ typedef struct {
     int dest_size[3], dest_stride[3], dest_offset[3];
 } ck_conv_geometry;
 
-/// Floats of the packed weight `ck_direct_pack_weight` writes.
-long ck_direct_weight_count(int cout, int cin, int taps);
+/// Kernel paths of `ck_conv_direct`. All give the same bits: every output is the same fused
+/// multiply-add chain. Channel tiles vectorise over 16 output channels; position tiles over
+/// consecutive output positions (stride 1 within a plane; chosen for few output channels, one
+/// input channel or a 1×1×1 kernel); the scalar reference is the channel-tile path in `fmaf`.
+enum { CK_CHANNEL_TILES = 0, CK_POSITION_TILES = 1, CK_SCALAR_REFERENCE = 2 };
 
-/// Packs W [cout, cin, taps] (PyTorch layout) into output-channel blocks of 16, the remainder in
-/// one zero-padded block of 8 or 16: [block][cin][tap][width].
-void ck_direct_pack_weight(int cout, int cin, int taps, const float *w, float *packed);
+/// The path for a convolution (`reference` non-zero: the scalar reference).
+int ck_direct_path(const ck_conv_geometry *g, int cin, int cout, int reference);
 
-/// Floats of scratch `ck_conv_direct` needs for at most `planes` × `rows` output rows.
-long ck_direct_scratch_count(const ck_conv_geometry *g, int cin, int planes, int rows);
+/// Floats of the packed weight `ck_direct_pack_weight` writes for `path`.
+long ck_direct_weight_count(int path, int cout, int cin, int taps);
+
+/// Packs W [cout, cin, taps] (PyTorch layout) into groups of output channels for `path`:
+/// [group][cin][tap][width]. Channel tiles: groups of 16, the remainder in one zero-padded group
+/// of 8 or 16; position tiles: groups of 4 and the remainder.
+void ck_direct_pack_weight(int path, int cout, int cin, int taps, const float *w, float *packed);
+
+/// Floats of scratch `ck_conv_direct` needs on `path` for at most `planes` × `rows` output rows.
+long ck_direct_scratch_count(int path, const ck_conv_geometry *g, int cin, int planes, int rows);
 
 /// Output rows oz0..<oz1 × oy0..<oy1 (every W position) of a convolution with zero padding:
 /// out[co][z, y, x] = Σ over (ci, tap) of W[co, ci, tap] · x[ci, receptive field] (+ bias[co]),
 /// written at its destination position. in_planes holds one pointer per input channel, out_planes
 /// one per output channel (each a dest_size grid).
 /// Every output is one fused multiply-add chain over (input channel, tap) in that order, starting
-/// from 0, on every instruction set (the order of `ck_gemm_exact` on vol2col columns): it depends only on the weights and its receptive field, so
-/// identical patches give identical bits at any position, in any chunk, on any worker.
-void ck_conv_direct(const ck_conv_geometry *g, int cin, const float *const *in_planes, int cout,
+/// from 0, on every path and instruction set: it depends only on the weights and its receptive
+/// field, so identical patches give identical bits at any position, in any chunk, on any worker.
+void ck_conv_direct(int path, const ck_conv_geometry *g, int cin, const float *const *in_planes, int cout,
                     const float *packed_weight, const float *bias, float *const *out_planes, int oz0, int oz1,
                     int oy0, int oy1, float *scratch);
 

@@ -9,7 +9,7 @@ import Foundation
 ///
 /// A transposed convolution is the adjoint of the convolution with the same weight read as
 /// [Cout_conv = Cin, Cin_conv = Cout, …]; its forward pass is that convolution's backward pass
-/// to the input (sgemm + col2vol) and its backward pass is that convolution's forward pass.
+/// to the input and its backward pass is that convolution's forward pass.
 public struct ConvTranspose3d: Sendable {
     public let inChannels: Int
     public let outChannels: Int
@@ -47,32 +47,33 @@ public struct ConvTranspose3d: Sendable {
     }
 
     /// x [Cin, D, H, W] → y [Cout, D', H', W'].
-    public func forward(_ x: Tensor) -> Tensor {
+    public func forward(_ x: Tensor) -> Tensor { forward(x, reference: false) }
+
+    /// `forward` on the scalar reference path (`fmaf`, one pass per residue class of the output
+    /// grid): the twin the single-pass up-convolution must match bit for bit.
+    public func forwardReference(_ x: Tensor) -> Tensor { forward(x, reference: true) }
+
+    private func forward(_ x: Tensor, reference: Bool) -> Tensor {
         precondition(x.shape.count == 4 && x.shape[0] == inChannels, "ConvTranspose3d input must be [Cin, D, H, W]")
-        let outShape = outputShape(x.shape)
         let inSize = Array(x.shape[1...])
-        var x = x
-        var y = Tensor(zeros: outShape)
-        x.data.withUnsafeMutableBufferPointer { xp in
-            y.data.withUnsafeMutableBufferPointer { yp in
-                forward(input: xp.baseAddress!, inputSize: inSize, output: yp.baseAddress!)
+        return x.data.withUnsafeBufferPointer { xp in
+            Tensor.overwritten(shape: outputShape(x.shape)) { y in
+                forward(input: UnsafeMutablePointer(mutating: xp.baseAddress!), inputSize: inSize, output: y,
+                        reference: reference)
             }
         }
-        return y
     }
 
     /// dy [Cout, D', H', W'] → dx [Cin, D, H, W] (`inputShape`).
     public func backwardInput(_ dy: Tensor, inputShape: [Int]) -> Tensor {
         precondition(dy.shape == outputShape(inputShape), "ConvTranspose3d output gradient shape")
-        var dy = dy
         let outSize = Array(dy.shape[1...])
-        var dx = Tensor(zeros: inputShape)
-        dy.data.withUnsafeMutableBufferPointer { gp in
-            dx.data.withUnsafeMutableBufferPointer { xp in
-                backwardInput(outputGradient: gp.baseAddress!, outputSize: outSize, inputGradient: xp.baseAddress!)
+        return dy.data.withUnsafeBufferPointer { gp in
+            Tensor.overwritten(shape: inputShape) { dx in
+                backwardInput(outputGradient: UnsafeMutablePointer(mutating: gp.baseAddress!), outputSize: outSize,
+                              inputGradient: dx)
             }
         }
-        return dx
     }
 
     /// Raw backward: `outputGradient` [Cout, D', H', W'] → `inputGradient` [Cin, D, H, W] (overwritten).
@@ -83,19 +84,11 @@ public struct ConvTranspose3d: Sendable {
     }
 
     /// Raw forward: `input` [Cin, D, H, W] → `output` [Cout, D', H', W'] (overwritten).
-    func forward(input: UnsafeMutablePointer<Float>, inputSize: [Int], output: UnsafeMutablePointer<Float>) {
-        let outSize = outputSize(inputSize)
-        adjoint.backwardInput(outputGradient: input, inputSize: outSize,
-                              inputGradients: [ChannelSlab(pointer: output, channels: outChannels)])
-        if let bias {
-            let plane = outSize[0] * outSize[1] * outSize[2]
-            let out = SharedPointer(output)
-            Parallel.forEach(outChannels) { co in
-                let bv = bias[co]
-                let dst = out.base + co * plane
-                for t in 0..<plane { dst[t] += bv }
-            }
-        }
+    func forward(input: UnsafeMutablePointer<Float>, inputSize: [Int], output: UnsafeMutablePointer<Float>,
+                 reference: Bool = false) {
+        adjoint.backwardInput(outputGradient: input, inputSize: outputSize(inputSize),
+                              inputGradients: [ChannelSlab(pointer: output, channels: outChannels)], bias: bias,
+                              reference: reference)
     }
 
     /// Direct scatter reference of `forward`.
