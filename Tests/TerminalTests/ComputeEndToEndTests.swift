@@ -1,7 +1,7 @@
 import Foundation
 import XCTest
 
-/// The real binary under tmux on the tiny CT and model: a long job (IG with 100 steps, set in the
+/// The real binary under tmux on the tiny CT and model: a long job (IG with 200 steps, set in the
 /// options panel) waits for `y`, stops when you leave it (the process goes idle), runs on when
 /// pinned, and Esc lands within a window.
 extension TmuxEndToEndTests {
@@ -33,19 +33,20 @@ extension TmuxEndToEndTests {
         return (try cpuSeconds(pid) - before) / Date().timeIntervalSince(start)
     }
 
-    /// Opens the options panel on integrated-gradients and sets 100 steps (20 → 32 → 50 → 64 →
-    /// 100), then applies.
-    private func setIGTo100Steps() throws {
+    /// Opens the options panel on integrated-gradients and sets 200 steps (20 → 32 → 50 → 64 →
+    /// 100 → 128 → 200), then applies: about 6 s of work on this model, so every step below
+    /// finds the job still running.
+    private func setIGTo200Steps() throws {
         try tmux(["send-keys", "-t", session, "i"])
         try waitFor(5, "the options panel") { $0.contains("Method options · integrated-gradients") }
-        try tmux(["send-keys", "-t", session, "Down", "Right", "Right", "Right", "Right"])
-        try waitFor(5, "100 steps in the command line") { $0.contains("--steps 100") }
+        try tmux(["send-keys", "-t", session, "Down", "Right", "Right", "Right", "Right", "Right", "Right"])
+        try waitFor(5, "200 steps in the command line") { $0.contains("--steps 200") }
         try tmux(["send-keys", "-t", session, "Enter"])
     }
 
     func testLongJobWaitsLeavingCancelsPinningKeepsAndEscLandsFast() throws {
         try start("TERM=xterm-256color LANG=C.UTF-8",
-                  arguments: "view '\(tinyScan)' --model '\(tinyModel)' --confirm-above 3", width: 180, height: 50)
+                  arguments: "view '\(tinyScan)' --model '\(tinyModel)' --confirm-above 1", width: 180, height: 50)
         try waitFor(60, "the gradient") { $0.contains("Target liver (1) · gradient") && $0.contains(" (p") }
         let pid = try explorerPid()
         // IxG, then IG with its default 20 steps: short, so they just run (on a slow build, e.g.
@@ -60,12 +61,12 @@ extension TmuxEndToEndTests {
         }
         try waitFor(60, "integrated-gradients", ig)
 
-        // 100 steps is estimated from the passes measured so far, above the 3 s threshold: it waits.
-        try setIGTo100Steps()
+        // 200 steps is estimated from the passes measured so far, above the 1 s threshold: it waits.
+        try setIGTo200Steps()
         var screen = try waitFor(5, "the estimate and the confirmation prompt") {
             $0.contains("y starts it") && $0.contains("needs ≈")
         }
-        XCTAssertTrue(screen.contains("100 gradient passes ×"), "the estimate names its basis:\n\(screen)")
+        XCTAssertTrue(screen.contains("200 gradient passes ×"), "the estimate names its basis:\n\(screen)")
         XCTAssertLessThan(try cpuLoad(pid, over: 1), 0.3, "nothing runs before y")
         try tmux(["send-keys", "-t", session, "y"])
         try waitFor(10, "the job") { $0.contains("integrated-gradients → liver [") }
