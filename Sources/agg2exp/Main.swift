@@ -40,6 +40,10 @@ extension Agg2Exp {
             let name = type(of: command).configuration.commandName ?? ""
             printError("  See 'agg2exp \(name) --help' for more information.")
             Foundation.exit(ExitStatus.usage)
+        } catch where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+            // The parser's own requests raised while running (`--help` and `help` reach a command
+            // as its internal help error): its reporting prints the help and exits 0.
+            exit(withError: error)
         } catch {
             printError("error: \(oneLine(describe(error)))")
             Foundation.exit(ExitStatus.dataError)

@@ -71,4 +71,17 @@ final class InfoCommandTests: XCTestCase {
         XCTAssertEqual(result.status, 1)
         XCTAssertTrue(result.stderr.contains("\(dir)/4d.nii: not a 3-D volume: 4-D data with nt = 2"), result.stderr)
     }
+
+    /// `--help` on a subcommand and the `help` subcommand print that command's help and exit 0.
+    func testHelpPrintsTheSubcommandsHelp() throws {
+        for arguments in [["explain", "--help"], ["help", "segment"], ["--help"]] {
+            let result = try runAgg2Exp(arguments)
+            XCTAssertEqual(result.status, 0, "\(arguments): \(result.stderr)")
+            let text = result.stdout + result.stderr
+            XCTAssertTrue(text.contains("OVERVIEW:"), "\(arguments): \(text)")
+            XCTAssertFalse(text.contains("CommandError"), "\(arguments): \(text)")
+        }
+        XCTAssertTrue(try runAgg2Exp(["explain", "--help"]).stdout.contains("USAGE: agg2exp explain"))
+        XCTAssertTrue(try runAgg2Exp(["help", "segment"]).stdout.contains("USAGE: agg2exp segment"))
+    }
 }
