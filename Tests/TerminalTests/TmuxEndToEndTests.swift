@@ -200,6 +200,9 @@ final class TmuxEndToEndTests: XCTestCase {
         let stored = try FileManager.default.contentsOfDirectory(atPath: entries).filter { $0.hasSuffix(".a2xc") }
         XCTAssertEqual(stored.count, 2, "the prediction and the gradient map")
         try tmux(["kill-session", "-t", session])
+        // A session of its own: a new session under the old name can race the server's shutdown
+        // (the killed session was its last) and fail silently.
+        session += "-reopened"
 
         try start("TERM=xterm-256color LANG=C.UTF-8", arguments: "view '\(tinyScan)' --model '\(tinyModel)'")
         let screen = try waitFor(20, "the cached map") {
