@@ -32,11 +32,15 @@ public protocol AnalysisProvider: Sendable {
     /// The map of (method, target) when it is already stored (the attribution cache on disk),
     /// without computing anything; nil when it is not.
     func storedAttribution(method: String, target: Int, settings: MethodSettings) -> AttributionDisplay?
+
+    /// The prediction when it is already stored, without computing it; nil when it is not.
+    func storedPrediction() -> LabelMap?
 }
 
 extension AnalysisProvider {
     /// Providers without a store have nothing stored.
     public func storedAttribution(method: String, target: Int, settings: MethodSettings) -> AttributionDisplay? { nil }
+    public func storedPrediction() -> LabelMap? { nil }
 }
 
 extension AnalysisProvider {

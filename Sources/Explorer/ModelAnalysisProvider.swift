@@ -55,17 +55,30 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
         LabelMap(grid: grid, labels: Self.niftiOrder(try mask(progress: progress, cancel: cancel), dims: grid.dims))
     }
 
-    /// The clean prediction in C order: from memory, else from the disk cache (stored as floats,
-    /// exact for labels below 2²⁴), else computed and stored.
-    private func mask(progress: ProgressHandler?, cancel: CancellationToken) throws -> [Int32] {
+    public func storedPrediction() -> LabelMap? {
+        guard let m = try? storedMask() else { return nil }
+        return LabelMap(grid: grid, labels: Self.niftiOrder(m, dims: grid.dims))
+    }
+
+    /// The clean prediction in C order from memory or the disk cache (stored as floats, exact for
+    /// labels below 2²⁴); nil when neither has it.
+    private func storedMask() throws -> [Int32]? {
         if let m = lock.withLock({ predictionMask }) { return m }
-        let key = cache == nil ? nil : AttributionCache.key(["agg2exp prediction v1"] + (try identity()))
-        if let cache, let key, case .hit(let entry) = cache.lookup(key, dims: input.shape) {
-            let m = entry.voxels.map { Int32($0) }
-            lock.withLock { predictionMask = m }
+        guard let cache else { return nil }
+        let key = AttributionCache.key(["agg2exp prediction v1"] + (try identity()))
+        guard case .hit(let entry) = cache.lookup(key, dims: input.shape) else { return nil }
+        let m = entry.voxels.map { Int32($0) }
+        lock.withLock { predictionMask = m }
+        return m
+    }
+
+    /// The clean prediction in C order: stored, else computed and stored.
+    private func mask(progress: ProgressHandler?, cancel: CancellationToken) throws -> [Int32] {
+        if let m = try storedMask() {
             progress?(1)
             return m
         }
+        let key = cache == nil ? nil : AttributionCache.key(["agg2exp prediction v1"] + (try identity()))
         let started = Date()
         let m = TargetFunction.argmax(try model.logits(input, progress: progress, cancel: cancel))
         costs.record(PassCount(forward: 1, gradient: 0), seconds: Date().timeIntervalSince(started))
@@ -102,10 +115,7 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
             switch cache.lookup(key, dims: grid.dims) {
             case .hit(let entry):
                 progress(1)
-                let name = target < classNames.count ? classNames[target] : "class \(target)"
-                return AttributionDisplay(map: Volume(grid: grid, voxels: entry.voxels),
-                                          details: entry.details + [("source", "cache \(cache.directory.path)")],
-                                          notice: "\(method) → \(name) from the cache (\(cache.directory.path))")
+                return display(entry, method: method, target: target, cache: cache)
             case .corrupt(let problem):
                 notice = "A cache entry was unusable (\(problem)); recomputed"
             case .miss:
@@ -144,8 +154,16 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
         guard let cache, let kind = AttributionMethodKind(rawValue: method),
               let key = try? cacheKey(kind, target: target, settings: settings.normalised(for: method)),
               case .hit(let entry) = cache.lookup(key, dims: grid.dims) else { return nil }
+        return display(entry, method: method, target: target, cache: cache)
+    }
+
+    /// A map read from the cache, saying so once in the status line.
+    private func display(_ entry: AttributionCache.Entry, method: String, target: Int,
+                         cache: AttributionCache) -> AttributionDisplay {
+        let name = target < classNames.count ? classNames[target] : "class \(target)"
         return AttributionDisplay(map: Volume(grid: grid, voxels: entry.voxels),
-                                  details: entry.details + [("source", "cache \(cache.directory.path)")])
+                                  details: entry.details + [("source", "cache \(cache.directory.path)")],
+                                  notice: "\(method) → \(name) from the cache (\(cache.directory.path))")
     }
 
     /// Key parts naming this scan and model: the caller's digest of their files and the model

@@ -39,49 +39,72 @@ public struct Scene: Sendable {
         anchors = [:]
         voxelCounts = [:]
         guard let map else { return }
-        var sums: [Int32: (Double, Double, Double, Int)] = [:]
+        // Per-label sums in slots; labels run along i, so the slot is looked up only when it changes.
+        var slots: [Int32: Int] = [:]
+        var order: [Int32] = []
+        var sums: [(i: Double, j: Double, k: Double, count: Int)] = []
         let d = map.grid.dims
         map.labels.withUnsafeBufferPointer { buf in
             var n = 0
+            var (last, slot): (Int32, Int) = (0, -1)
             for k in 0..<d[2] {
                 for j in 0..<d[1] {
                     for i in 0..<d[0] {
                         let l = buf[n]
                         n += 1
                         if l == 0 { continue }
-                        let s = sums[l] ?? (0, 0, 0, 0)
-                        sums[l] = (s.0 + Double(i), s.1 + Double(j), s.2 + Double(k), s.3 + 1)
+                        if l != last {
+                            if let s = slots[l] {
+                                slot = s
+                            } else {
+                                slot = order.count
+                                slots[l] = slot
+                                order.append(l)
+                                sums.append((0, 0, 0, 0))
+                            }
+                            last = l
+                        }
+                        sums[slot].i += Double(i)
+                        sums[slot].j += Double(j)
+                        sums[slot].k += Double(k)
+                        sums[slot].count += 1
                     }
                 }
             }
         }
-        var mean: [Int32: (Double, Double, Double)] = [:]
-        for (l, s) in sums {
-            let c = Double(s.3)
-            mean[l] = (s.0 / c, s.1 / c, s.2 / c)
-            centroids[l] = [Int((s.0 / c).rounded()), Int((s.1 / c).rounded()), Int((s.2 / c).rounded())]
-            voxelCounts[l] = s.3
+        let mean = sums.map { s in (s.i / Double(s.count), s.j / Double(s.count), s.k / Double(s.count)) }
+        var labelled = 0
+        for (s, l) in order.enumerated() {
+            centroids[l] = [Int(mean[s].0.rounded()), Int(mean[s].1.rounded()), Int(mean[s].2.rounded())]
+            voxelCounts[l] = sums[s].count
+            labelled += sums[s].count
         }
-        voxelCounts[0] = map.labels.count - sums.values.reduce(0) { $0 + $1.3 }
+        voxelCounts[0] = map.labels.count - labelled
         if voxelCounts[0] == 0 { voxelCounts[0] = nil }
         let sp = map.grid.spacing.map { $0 > 0 && $0.isFinite ? $0 : 1 }
-        var best: [Int32: (Double, Int)] = [:]
+        var best = [(distance: Double, index: Int)](repeating: (.infinity, 0), count: order.count)
         map.labels.withUnsafeBufferPointer { buf in
             var n = 0
+            var (last, slot): (Int32, Int) = (0, -1)
             for k in 0..<d[2] {
                 for j in 0..<d[1] {
                     for i in 0..<d[0] {
                         let l = buf[n]
                         defer { n += 1 }
-                        guard l != 0, let m = mean[l] else { continue }
+                        if l == 0 { continue }
+                        if l != last { (last, slot) = (l, slots[l]!) }
+                        let m = mean[slot]
                         let (di, dj, dk) = ((Double(i) - m.0) * sp[0], (Double(j) - m.1) * sp[1], (Double(k) - m.2) * sp[2])
                         let dist = di * di + dj * dj + dk * dk
-                        if dist < best[l]?.0 ?? .infinity { best[l] = (dist, n) }
+                        if dist < best[slot].distance { best[slot] = (dist, n) }
                     }
                 }
             }
         }
-        for (l, b) in best { anchors[l] = [b.1 % d[0], b.1 / d[0] % d[1], b.1 / (d[0] * d[1])] }
+        for (s, l) in order.enumerated() {
+            let n = best[s].index
+            anchors[l] = [n % d[0], n / d[0] % d[1], n / (d[0] * d[1])]
+        }
     }
 
     public func labelName(_ label: Int32) -> String {
@@ -135,30 +158,63 @@ public struct AttributionDisplay: Sendable {
     /// |v| of every value (non-finite as 0), ascending. Non-negative floats order like their bit
     /// patterns, so an LSD radix sort on the bits (three 11-bit digits) does it in linear time:
     /// several times faster than a comparison sort on a 1.4 M-voxel map, and a map is sorted every
-    /// time one is shown, including straight from the cache.
+    /// time one is shown, including straight from the cache. One pass takes the magnitudes and
+    /// counts all three digits; each of three passes then scatters by one digit, the last one
+    /// into the result.
     static func sortedMagnitudes(_ values: [Float]) -> [Float] {
         let n = values.count
-        var keys = values.map { ($0.isFinite ? Swift.abs($0) : 0).bitPattern }
+        let radix = 2048
+        var keys = [UInt32](repeating: 0, count: n)
         var spare = [UInt32](repeating: 0, count: n)
-        var counts = [Int](repeating: 0, count: 2049)
-        for shift: UInt32 in [0, 11, 22] {
-            keys.withUnsafeBufferPointer { src in
-                spare.withUnsafeMutableBufferPointer { dst in
-                    counts.withUnsafeMutableBufferPointer { c in
-                        for i in c.indices { c[i] = 0 }
-                        for k in src { c[Int((k >> shift) & 0x7FF) + 1] += 1 }
-                        for d in 1..<c.count { c[d] += c[d - 1] }
-                        for k in src {
-                            let d = Int((k >> shift) & 0x7FF)
-                            dst[c[d]] = k
+        var result = [Float](repeating: 0, count: n)
+        var counts = [Int](repeating: 0, count: 3 * radix)
+        values.withUnsafeBufferPointer { src in
+            keys.withUnsafeMutableBufferPointer { k in
+                counts.withUnsafeMutableBufferPointer { c in
+                    for i in 0..<n {
+                        let v = src[i]
+                        let bits = (v.isFinite ? Swift.abs(v) : 0).bitPattern
+                        k[i] = bits
+                        c[Int(bits & 0x7FF)] += 1
+                        c[radix + Int((bits >> 11) & 0x7FF)] += 1
+                        c[2 * radix + Int(bits >> 22)] += 1
+                    }
+                    // Counts become each digit value's first output index.
+                    for digit in 0..<3 {
+                        var total = 0
+                        for d in (digit * radix)..<((digit + 1) * radix) {
+                            let count = c[d]
+                            c[d] = total
+                            total += count
+                        }
+                    }
+                }
+            }
+        }
+        counts.withUnsafeMutableBufferPointer { c in
+            keys.withUnsafeMutableBufferPointer { a in
+                spare.withUnsafeMutableBufferPointer { b in
+                    result.withUnsafeMutableBufferPointer { out in
+                        for k in a {
+                            let d = Int(k & 0x7FF)
+                            b[c[d]] = k
+                            c[d] += 1
+                        }
+                        for k in b {
+                            let d = radix + Int((k >> 11) & 0x7FF)
+                            a[c[d]] = k
+                            c[d] += 1
+                        }
+                        for k in a {
+                            let d = 2 * radix + Int(k >> 22)
+                            out[c[d]] = Float(bitPattern: k)
                             c[d] += 1
                         }
                     }
                 }
             }
-            swap(&keys, &spare)
         }
-        return keys.map { Float(bitPattern: $0) }
+        return result
     }
 
     /// |a| at percentile `p` (0–100) of all voxels.

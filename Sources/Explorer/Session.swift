@@ -25,11 +25,26 @@ public final class ExplorerSession {
     }
 
     /// Starts the first computation: the prediction when no label map was given, else the attribution.
+    /// What the disk cache already holds (the prediction, the first map) is read here, so a scan
+    /// seen before opens with its map in the first frame instead of after two background jobs.
     public func start() {
-        guard controller != nil else {
+        guard let controller else {
             explorer.state.message = StatusMessage("No model loaded: showing the scan and labels only (--model DIR)")
             explorer.rows = Self.labelCounts(explorer.scene)
             return
+        }
+        let key = currentKey
+        let provider = controller.provider
+        // The map is read (and its magnitudes sorted) while the prediction is read and measured.
+        let storedMap = controller.cached(key) != nil ? nil : BackgroundResult {
+            provider.storedAttribution(method: key.method, target: key.target, settings: key.settings)
+        }
+        if explorer.scene.labels == nil, let stored = provider.storedPrediction() {
+            explorer.scene.setLabels(stored, source: Scene.predictionSource)
+        }
+        if explorer.scene.labels != nil, let storedMap, let stored = try? storedMap.value() {
+            controller.preload(key, stored)
+            if let notice = stored.notice { explorer.state.message = StatusMessage(notice) }
         }
         refresh()
     }

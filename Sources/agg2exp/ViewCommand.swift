@@ -69,21 +69,29 @@ struct ScanOptions: ParsableArguments {
             throw DataError("no scan given and the bundled sample CT was not found "
                                   + "(set AGG2EXP_SAMPLE_DATA to the SampleData directory)")
         }
-        var ct = try NIfTI.readVolume(scanPath)
-        let scanGrid = ct.grid
         var modelDirectory = model
         if modelDirectory == nil && usingSample, let dir = SampleData.modelDirectory,
            FileManager.default.fileExists(atPath: dir + "/" + ModelDirectory.descriptionFile) {
             modelDirectory = dir
         }
+        // The cache keys hash the scan and model files; that runs while the scan is decoded.
+        let segmentation = try modelDirectory.map { try SegmentationModel.load(directory: $0) }
+        let sourceDigest = segmentation.map { segmentation in
+            BackgroundResult {
+                var hasher = SHA256()
+                try hasher.update(fileAt: scanPath)
+                return hasher.finalizeHex() + " " + (try segmentation.contentDigest())
+            }
+        }
+        var ct = try NIfTI.readVolume(scanPath)
+        let scanGrid = ct.grid
         var labelPath = labels
         if labelPath == nil && usingSample && modelDirectory == nil { labelPath = SampleData.labelsPath }
 
         var provider: ModelAnalysisProvider?
         var preprocessing: PreprocessingConfig?
         var classNames: [String] = []
-        if let modelDirectory {
-            let segmentation = try SegmentationModel.load(directory: modelDirectory)
+        if let modelDirectory, let segmentation, let sourceDigest {
             try Preflight.check(scan: scanPath, model: segmentation, resources: try ResourceOptions.parse([]))
             let input = segmentation.preprocess(ct)
             preprocessing = segmentation.preprocessing
@@ -100,12 +108,8 @@ struct ScanOptions: ParsableArguments {
             }
             provider = ModelAnalysisProvider(model: segmentation, classNames: classNames,
                                              description: "\(modelDirectory) (\(classNames.count) classes)",
-                                             preprocessed: input, cache: cache, sourceDigest: {
-                                                 // The scan file's bytes, then the model's files.
-                                                 var hasher = SHA256()
-                                                 try hasher.update(fileAt: scanPath)
-                                                 return hasher.finalizeHex() + " " + (try segmentation.contentDigest())
-                                             })
+                                             preprocessed: input, cache: cache,
+                                             sourceDigest: { try sourceDigest.value() })
         }
         var map: LabelMap?
         if let labelPath {

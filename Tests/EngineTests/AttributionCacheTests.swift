@@ -7,22 +7,53 @@ import XCTest
 /// SHA-256 against Python hashlib and the entry checksum against Python zlib.crc32
 /// (Fixtures/cache/make_cache_reference.py).
 final class SHA256Tests: XCTestCase {
+    /// Both block functions, the SHA instructions (where the CPU has them) and the portable code.
     func testDigestsMatchHashlib() throws {
+        try checkAgainstHashlib(accelerated: false)
+        if SHA256.hardwareAvailable { try checkAgainstHashlib(accelerated: true) }
+    }
+
+    func testBothBlockFunctionsAgreeOnLongStreams() {
+        var generator = SystemRandomNumberGenerator()
+        for length in [0, 1, 63, 64, 65, 127, 128, 1000, 4096, 100_003] {
+            let bytes = Data((0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            var portable = SHA256(accelerated: false)
+            var fast = SHA256()
+            portable.update(bytes)
+            // The accelerated hasher gets the bytes in pieces that straddle block boundaries.
+            var offset = 0
+            while offset < length {
+                let end = min(length, offset + 1 + (offset * 7) % 200)
+                fast.update(bytes.subdata(in: offset..<end))
+                offset = end
+            }
+            XCTAssertEqual(fast.finalizeHex(), portable.finalizeHex(), "\(length) random bytes")
+        }
+    }
+
+    private func checkAgainstHashlib(accelerated: Bool) throws {
+        let path = accelerated ? "SHA instructions" : "portable code"
         let url = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures/cache/cache_reference", withExtension: "json"))
         let cases = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [[String: Any]])
         XCTAssertEqual(cases.count, 11)
+        func hex(_ data: Data) -> String {
+            var hasher = SHA256(accelerated: accelerated)
+            hasher.update(data)
+            return hasher.finalizeHex()
+        }
         for c in cases {
             let expected = try XCTUnwrap(c["sha256"] as? String)
             switch c["kind"] as? String {
             case "text":
                 let text = try XCTUnwrap(c["text"] as? String)
-                XCTAssertEqual(SHA256.hex(text), expected, "text '\(text)'")
+                XCTAssertEqual(hex(Data(text.utf8)), expected, "text '\(text)', \(path)")
+                if !accelerated { XCTAssertEqual(SHA256.hex(text), expected, "text '\(text)', default hasher") }
             case "pattern":
                 let n = try XCTUnwrap(c["length"] as? Int)
                 let bytes = Data((0..<n).map { UInt8($0 % 251) })
-                XCTAssertEqual(SHA256.hex(bytes), expected, "pattern of \(n) bytes")
+                XCTAssertEqual(hex(bytes), expected, "pattern of \(n) bytes, \(path)")
                 // Streamed in uneven pieces (1, 63, 64, 100, … bytes) it is the same digest.
-                var hasher = SHA256()
+                var hasher = SHA256(accelerated: accelerated)
                 let sizes = [1, 63, 64, 100, 7]
                 var (offset, piece) = (0, 0)
                 while offset < n {
@@ -30,14 +61,14 @@ final class SHA256Tests: XCTestCase {
                     hasher.update(bytes.subdata(in: offset..<end))
                     (offset, piece) = (end, piece + 1)
                 }
-                XCTAssertEqual(hasher.finalizeHex(), expected, "streamed pattern of \(n) bytes")
+                XCTAssertEqual(hasher.finalizeHex(), expected, "streamed pattern of \(n) bytes, \(path)")
                 let crc = bytes.withUnsafeBytes { cnifti_crc32(0, $0.baseAddress, $0.count) }
                 XCTAssertEqual(Int(crc), c["crc32"] as? Int, "CRC-32 of \(n) bytes")
             case "float32-ramp":
                 let count = try XCTUnwrap(c["count"] as? Int)
-                var hasher = SHA256()
+                var hasher = SHA256(accelerated: accelerated)
                 hasher.update(contentsOf: (0..<count).map { Float($0) / 23 })
-                XCTAssertEqual(hasher.finalizeHex(), expected)
+                XCTAssertEqual(hasher.finalizeHex(), expected, path)
             default:
                 XCTFail("unknown case \(c)")
             }

@@ -168,6 +168,36 @@ final class AttributionDiskCacheTests: XCTestCase {
                       reopened.notice ?? "")
     }
 
+    private func session(_ p: ModelAnalysisProvider) -> ExplorerSession {
+        let explorer = Explorer(scene: Scene(scanPath: "scan.nii.gz", ct: volume), width: 120, height: 40,
+                                methods: p.methods, classNames: p.classNames)
+        return ExplorerSession(explorer: explorer, controller: AnalysisController(provider: p))
+    }
+
+    /// A scan seen before opens with its prediction, map and ranking already in the first frame:
+    /// `start()` reads them from disk itself, with no background job and no model pass.
+    func testSessionStartShowsTheStoredMapBeforeTheFirstFrame() throws {
+        let cache = AttributionCache(directory: URL(fileURLWithPath: try makeTemporaryDirectory(self)), capacityBytes: 1 << 20)
+        let first = session(provider(CountingModel(), cache: cache))
+        first.start()
+        XCTAssertEqual(first.controller?.runningJob, .prediction, "a first visit predicts through a job")
+        first.finishComputations()
+        let shown = try XCTUnwrap(first.explorer.attribution)
+
+        let model = CountingModel()
+        let second = session(provider(model, cache: cache))
+        second.start()
+        XCTAssertNil(second.controller?.runningJob, "nothing left to compute")
+        XCTAssertEqual(second.explorer.scene.labels?.labels, first.explorer.scene.labels?.labels)
+        XCTAssertEqual(second.explorer.attribution?.map.voxels, shown.map.voxels)
+        XCTAssertEqual(second.explorer.attribution?.sortedAbs, shown.sortedAbs)
+        XCTAssertEqual(second.explorer.rows, first.explorer.rows)
+        XCTAssertFalse(second.explorer.rows.isEmpty)
+        XCTAssertEqual(model.logitPasses + model.gradientPasses, 0)
+        XCTAssertTrue(second.explorer.state.message?.text.contains("from the cache") == true,
+                      second.explorer.state.message?.text ?? "no message")
+    }
+
     /// Other options, another model or another method are other keys and compute afresh.
     func testOptionsModelAndMethodAreInTheKey() throws {
         let cache = AttributionCache(directory: URL(fileURLWithPath: try makeTemporaryDirectory(self)), capacityBytes: 1 << 20)

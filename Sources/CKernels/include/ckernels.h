@@ -1,6 +1,8 @@
 #ifndef CKERNELS_H
 #define CKERNELS_H
 
+#include "cksha256.h"
+
 /// Geometry of a 3-D convolution: input and output grid sizes, kernel, stride and zero padding
 /// per axis (D, H, W), and where the outputs land: output (z, y, x) is written at
 /// (z·dest_stride + dest_offset, …) of a destination grid of dest_size (the output grid itself for

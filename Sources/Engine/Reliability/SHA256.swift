@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// SHA-256 (FIPS 180-4), streamed. Names cache entries by content (scan, weights, options) and
@@ -8,8 +9,18 @@ public struct SHA256: Sendable {
     /// Bytes not yet compressed (always fewer than 64).
     private var pending: [UInt8] = []
     private var length: UInt64 = 0
+    /// Whether blocks go through the CPU's SHA instructions (the portable code otherwise).
+    public let accelerated: Bool
 
-    public init() { pending.reserveCapacity(64) }
+    /// True when this CPU has the SHA instructions.
+    public static let hardwareAvailable = ck_sha256_accelerated() == 1
+
+    /// - Parameter accelerated: use the SHA instructions; false forces the portable code (both give
+    ///   the same digest, which the tests check).
+    public init(accelerated: Bool = SHA256.hardwareAvailable) {
+        self.accelerated = accelerated && SHA256.hardwareAvailable
+        pending.reserveCapacity(64)
+    }
 
     /// The digest of `data` as 64 lower-case hex digits.
     public static func hex(_ data: Data) -> String {
@@ -47,12 +58,13 @@ public struct SHA256: Sendable {
             pending.append(contentsOf: UnsafeRawBufferPointer(start: base, count: take))
             offset = take
             guard pending.count == 64 else { return }
-            pending.withUnsafeBytes { compress($0.baseAddress!) }
+            pending.withUnsafeBytes { compress($0.baseAddress!, blocks: 1) }
             pending.removeAll(keepingCapacity: true)
         }
-        while bytes.count - offset >= 64 {
-            compress(base + offset)
-            offset += 64
+        let whole = (bytes.count - offset) / 64
+        if whole > 0 {
+            compress(base + offset, blocks: whole)
+            offset += 64 * whole
         }
         if offset < bytes.count {
             pending.append(contentsOf: UnsafeRawBufferPointer(start: base + offset, count: bytes.count - offset))
@@ -67,9 +79,7 @@ public struct SHA256: Sendable {
         tail.append(0x80)
         while tail.count % 64 != 56 { tail.append(0) }
         for shift in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
-        tail.withUnsafeBytes { raw in
-            for block in stride(from: 0, to: raw.count, by: 64) { copy.compress(raw.baseAddress! + block) }
-        }
+        tail.withUnsafeBytes { raw in copy.compress(raw.baseAddress!, blocks: raw.count / 64) }
         let s = copy.state
         var out: [UInt8] = []
         out.reserveCapacity(32)
@@ -97,8 +107,20 @@ public struct SHA256: Sendable {
     @inline(__always)
     private static func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
 
-    /// One 64-byte block into the state.
-    private mutating func compress(_ block: UnsafeRawPointer) {
+    /// `blocks` consecutive 64-byte blocks into the state.
+    private mutating func compress(_ start: UnsafeRawPointer, blocks: Int) {
+        if accelerated {
+            withUnsafeMutableBytes(of: &state) { words in
+                ck_sha256_blocks(words.baseAddress!.assumingMemoryBound(to: UInt32.self),
+                                 start.assumingMemoryBound(to: UInt8.self), blocks)
+            }
+            return
+        }
+        for block in 0..<blocks { compressPortably(start + 64 * block) }
+    }
+
+    /// One 64-byte block into the state, in plain Swift.
+    private mutating func compressPortably(_ block: UnsafeRawPointer) {
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
             for t in 0..<16 {
                 w[t] = UInt32(bigEndian: block.loadUnaligned(fromByteOffset: 4 * t, as: UInt32.self))
