@@ -4,6 +4,20 @@ import Explorer
 import Foundation
 
 extension ScanOptions {
+    /// `--model` (once per part) and the nnU-Net and window-target options as given, for the
+    /// explorer's reproducing `explain` command line.
+    var modelArguments: [String] {
+        var words = model.flatMap { ["--model", $0] }
+        let options: [(String, String?)] = [
+            ("--folds", nnunet.folds), ("--checkpoint", nnunet.checkpoint), ("--configuration", nnunet.configuration),
+            ("--tile-step", nnunet.tileStep.map { "\($0)" }), ("--pipeline", nnunet.pipeline),
+            ("--window-target", windowTarget.windowTarget),
+        ]
+        for case (let flag, let value?) in options { words += [flag, value] }
+        if nnunet.mirror { words.append("--mirror") }
+        return words
+    }
+
     /// The explorer on an nnU-Net folder, or on the parts of a multi-part model, as `explain`
     /// runs them. Everything lies on nnU-Net's network grid: the scan permuted by
     /// `transpose_forward`, cropped to its non-zero box and resampled to the plans' spacing (in

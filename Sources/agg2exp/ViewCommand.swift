@@ -240,7 +240,7 @@ struct ViewCommand: ParsableCommand {
         var explorer = makeExplorer(loaded, themes: themes)
         explorer.state.compute.confirmAbove = confirmAbove
         // The options panel's command line names the model as it was given (none: the sample model).
-        explorer.state.compute.modelDirectory = input.model.first
+        explorer.state.compute.modelArguments = input.modelArguments
         if let globalCSV {
             explorer.global = try GlobalResults.load(path: globalCSV)
             explorer.state.showGlobal = true

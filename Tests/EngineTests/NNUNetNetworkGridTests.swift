@@ -25,12 +25,17 @@ final class NNUNetNetworkGridTests: XCTestCase {
         let want = try reference(name)
         XCTAssertEqual(input.shape, want.dims, name)
         XCTAssertEqual(image.grid.dims, want.dims, name)
+        var (worstMM, worstHU) = (0.0, 0.0)
         for (v, (ras, hu)) in zip(want.voxels, zip(want.ras, want.hu)) {
             let w = input.grid.world(Double(v[0]), Double(v[1]), Double(v[2]))
             let error = [w.x - ras[0], w.y - ras[1], w.z - ras[2]].map(abs).max()!
             XCTAssertLessThanOrEqual(error, 1e-3, "\(name) voxel \(v): \(w) vs \(ras)")
             XCTAssertEqual(Double(image[v[0], v[1], v[2]]), hu, accuracy: huTolerance, "\(name) HU at \(v)")
+            worstMM = max(worstMM, error)
+            worstHU = max(worstHU, abs(Double(image[v[0], v[1], v[2]]) - hu))
         }
+        print(String(format: "network grid %@: %d voxels, max position error %.2g mm, max HU error %.2g",
+                     name, want.voxels.count, worstMM, worstHU))
     }
 
     func testNNUNetGridIsWhereNNUNetSamplesTheScan() throws {
