@@ -86,14 +86,28 @@ final class NNUNetAnalysisProviderTests: XCTestCase {
         XCTAssertNil(other.storedAttribution(method: "gradient", target: 4, settings: settings), "the scan")
     }
 
-    /// Folds, checkpoint files and mirroring change an nnU-Net model's digest.
-    func testContentDigestNamesFoldsAndMirroring() throws {
+    /// Folds, the checkpoint (final or best) and mirroring change an nnU-Net model's digest.
+    func testContentDigestNamesFoldsCheckpointAndMirroring() throws {
         let folder = try NNUNetFolder(path: fixtures.appendingPathComponent("plain/nnUNetTrainer__nnUNetPlans__3d_fullres").path)
         let both = try NNUNetModel(pipeline: folder.pipeline()).contentDigest()
         XCTAssertEqual(both, try NNUNetModel(pipeline: folder.pipeline(folds: ["0", "1"])).contentDigest())
         XCTAssertNotEqual(both, try NNUNetModel(pipeline: folder.pipeline(folds: ["0"])).contentDigest())
         XCTAssertNotEqual(try NNUNetModel(pipeline: folder.pipeline(folds: ["1"])).contentDigest(),
                           try NNUNetModel(pipeline: folder.pipeline(folds: ["0"])).contentDigest())
+        // The same weights saved as checkpoint_best.pth: the file's name alone tells them apart.
+        let copy = try makeTemporaryDirectory(self) + "/nnUNetTrainer__nnUNetPlans__3d_fullres"
+        try FileManager.default.createDirectory(atPath: copy + "/fold_0", withIntermediateDirectories: true)
+        for file in ["plans.json", "dataset.json", "fold_0/checkpoint_final.pth"] {
+            try FileManager.default.copyItem(atPath: folder.path + "/" + file, toPath: copy + "/" + file)
+        }
+        try FileManager.default.copyItem(atPath: copy + "/fold_0/checkpoint_final.pth",
+                                         toPath: copy + "/fold_0/checkpoint_best.pth")
+        let copied = try NNUNetFolder(path: copy)
+        XCTAssertNotEqual(try NNUNetModel(pipeline: copied.pipeline(checkpoint: .best)).contentDigest(),
+                          try NNUNetModel(pipeline: copied.pipeline(checkpoint: .final)).contentDigest())
+        XCTAssertEqual(try NNUNetModel(pipeline: copied.pipeline(folds: ["0"])).contentDigest(),
+                       try NNUNetModel(pipeline: folder.pipeline(folds: ["0"])).contentDigest(),
+                       "the same files under another directory")
         let mirror = try NNUNetFolder(path: fixtures.appendingPathComponent("mirror/nnUNetTrainer__nnUNetPlans__3d_fullres").path)
         XCTAssertNotEqual(try NNUNetModel(pipeline: mirror.pipeline(mirror: true)).contentDigest(),
                           try NNUNetModel(pipeline: mirror.pipeline()).contentDigest())
