@@ -17,9 +17,9 @@ public struct ComputeState: Equatable, Sendable {
     public var estimate: RuntimeEstimate?
     /// The open options panel (nil: closed).
     public var panel: OptionsPanelState?
-    /// Model directory for the reproducing command line (nil: the bundled sample model, which
-    /// `explain` uses without `--model`).
-    public var modelDirectory: String?
+    /// `--model` and the model options of the reproducing command line, one word each (empty:
+    /// the bundled sample model, which `explain` uses without `--model`).
+    public var modelArguments: [String] = []
 
     public init() {}
 }
@@ -123,7 +123,7 @@ extension Explorer {
 
     /// The command that reproduces the shown map with `settings` (the panel's draft while it is open).
     public func explainCommand(settings: MethodSettings? = nil) -> String {
-        ExplainCommandLine.make(scan: scene.scanPath, model: state.compute.modelDirectory, method: method,
+        ExplainCommandLine.make(scan: scene.scanPath, modelArguments: state.compute.modelArguments, method: method,
                                 target: targetName, settings: settings ?? state.compute.settings,
                                 processing: state.processing)
     }

@@ -139,11 +139,11 @@ public enum MethodOption: String, CaseIterable, Sendable {
 /// line stays right if the defaults change.
 public enum ExplainCommandLine {
     /// - Parameters:
-    ///   - scan: the scan path; `model`: the model directory (nil: the bundled sample model).
-    public static func make(scan: String, model: String?, method: String, target: String,
+    ///   - scan: the scan path; `modelArguments`: `--model DIR` (repeated for model parts) and the
+    ///     model options, one word each (empty: the bundled sample model).
+    public static func make(scan: String, modelArguments: [String], method: String, target: String,
                             settings: MethodSettings, processing: AttributionProcessing) -> String {
-        var words = ["agg2exp", "explain", quote(scan)]
-        if let model { words += ["--model", quote(model)] }
+        var words = ["agg2exp", "explain", quote(scan)] + modelArguments.map(quote)
         words += ["--target", quote(target), "--method", method]
         let s = settings.normalised(for: method)
         let o = s.options

@@ -29,15 +29,21 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
     private let digestQueue = DispatchQueue(label: "agg2exp.cache-identity", qos: .userInitiated)
     /// Seconds per forward and gradient pass of this model on this grid, for runtime estimates.
     private let costs: PassCostBook
+    /// The clean segmentation (C order) when it is not the argmax of `model.logits`, e.g.
+    /// nnU-Net's float16-blended label map, or a multi-part model's merged map in this part's labels.
+    private let segmentation: (@Sendable (ProgressHandler?, CancellationToken) throws -> [Int32])?
 
     /// - Parameters:
     ///   - preprocessed: the model input volume (intensities already windowed).
     ///   - methods: method kinds offered, in the order `m` cycles through them.
+    ///   - segmentation: computes the clean segmentation when the model's argmax is not it.
     public init(model: any ExplainableModel, classNames: [String], description: String, preprocessed: Volume,
                 methods: [AttributionMethodKind] = AttributionMethodKind.allCases,
                 options: AttributionOptions = AttributionOptions(), rule: TargetRule = .sum,
-                cache: AttributionCache? = nil, sourceDigest: @escaping @Sendable () throws -> String = { "" }) {
+                cache: AttributionCache? = nil, sourceDigest: @escaping @Sendable () throws -> String = { "" },
+                segmentation: (@Sendable (ProgressHandler?, CancellationToken) throws -> [Int32])? = nil) {
         self.model = model
+        self.segmentation = segmentation
         self.cache = cache
         self.sourceDigest = sourceDigest
         self.classNames = classNames
@@ -79,9 +85,14 @@ public final class ModelAnalysisProvider: AnalysisProvider, @unchecked Sendable 
             return m
         }
         let key = cache == nil ? nil : AttributionCache.key(["agg2exp prediction v1"] + (try identity()))
-        let started = Date()
-        let m = TargetFunction.argmax(try model.logits(input, progress: progress, cancel: cancel))
-        costs.record(PassCount(forward: 1, gradient: 0), seconds: Date().timeIntervalSince(started))
+        let m: [Int32]
+        if let segmentation {
+            m = try segmentation(progress, cancel)
+        } else {
+            let started = Date()
+            m = TargetFunction.argmax(try model.logits(input, progress: progress, cancel: cancel))
+            costs.record(PassCount(forward: 1, gradient: 0), seconds: Date().timeIntervalSince(started))
+        }
         lock.withLock { predictionMask = m }
         // A prediction that cannot be cached is only recomputed next time.
         if let cache, let key { try? cache.store(key, dims: input.shape, voxels: m.map { Float($0) }, details: []) }

@@ -17,14 +17,19 @@ struct EvaluateCommand: ParsableCommand {
 
             --model may be an nnU-Net v2 results folder (with the nnU-Net options of `explain`): the \
             metrics then run on the network grid, over nnU-Net's blended logits and its label map, \
-            with the stitched window target unless --window-target says otherwise.
+            with the stitched window target unless --window-target says otherwise. With several \
+            nnU-Net parts as --model (TotalSegmentator's `total`), each target is evaluated through \
+            the part that predicts it, as `explain` explains it: that part's input and logits, and the \
+            merged label map seen in its labels as the target mask (FaithfulnessCorrelation's \
+            perturbed targets use that part's own argmax, as for one folder).
             """)
 
     @Argument(help: "CT scan (NIfTI).")
     var scan: String
 
-    @Option(help: "Model directory (default: the bundled sample model), or one nnU-Net results folder.")
-    var model: String?
+    @Option(help: ArgumentHelp("Model directory (default: the bundled sample model) or nnU-Net results folder; repeat "
+        + "it to list the parts of a multi-part nnU-Net model."))
+    var model: [String] = []
 
     @Option(help: "Comma-separated methods.")
     var methods: String
@@ -67,13 +72,8 @@ struct EvaluateCommand: ParsableCommand {
         let attributionOptions = try options.attributionOptions()
         let impls = try kinds.map { try AttributionMethods.make($0, options: attributionOptions) }
         let rule = try options.rule()
-        let modelDir = try model ?? defaultModelDirectory()
-        let loaded = try LoadedModel.load([modelDir], nnunet: nnunet, windowTarget: windowTarget.windowTarget)
-        let net: any ExplainableModel
-        switch loaded {
-        case .monai(let m): net = m
-        case .nnunet(let parts, _): net = parts.parts[0]
-        }
+        let modelDirs = model.isEmpty ? [try defaultModelDirectory()] : model
+        let loaded = try LoadedModel.load(modelDirs, nnunet: nnunet, windowTarget: windowTarget.windowTarget)
         let classes = loaded.classes
         let targetIndices = try resolveTargets(targets, classes: classes, option: "--targets")
         do {
@@ -112,21 +112,37 @@ struct EvaluateCommand: ParsableCommand {
         guard !present.isEmpty else {
             throw DataError("none of the targets has predicted voxels in \(scan)")
         }
-        let allDeltas = try faithfulness.predictionDeltas(model: net, input: prepared.input, classes: present,
-                                                          subsets: subsets, progress: progress.handler("faithfulness"),
-                                                          cancel: nil)
+        // One faithfulness pass per model part over the targets it predicts.
+        var deltasByTarget: [Int: [Double]] = [:]
+        var groups: [(route: EvaluationRoute, targets: [Int])] = []
+        for c in present {
+            let route = loaded.route(c, prepared)
+            if let g = groups.firstIndex(where: { $0.route.part == route.part }) {
+                groups[g].targets.append(c)
+            } else {
+                groups.append((route, [c]))
+            }
+        }
+        for (route, targets) in groups {
+            let deltas = try faithfulness.predictionDeltas(
+                model: route.model, input: route.input, classes: targets.map { loaded.route($0, prepared).label },
+                subsets: subsets, progress: progress.handler("faithfulness"), cancel: nil)
+            for (c, d) in zip(targets, deltas) { deltasByTarget[c] = d }
+        }
         progress.finish()
         var rows: [Row] = []
-        for (c, deltas) in zip(present, allDeltas) {
+        for c in present {
             let name = classes[c]
-            let target = SegmentTarget(classIndex: c, rule: rule, mask: prepared.labels)
+            let route = loaded.route(c, prepared)
+            let (net, input, deltas) = (route.model, route.input, deltasByTarget[c]!)
+            let target = SegmentTarget(classIndex: route.label, rule: rule, mask: route.mask)
             for impl in impls {
                 let start = Date()
-                let r = try impl.attribute(prepared.input, model: net, target: target,
+                let r = try impl.attribute(input, model: net, target: target,
                                            progress: progress.handler("\(impl.kind.rawValue) \(name)"), cancel: nil)
                 let seconds = Date().timeIntervalSince(start)
                 progress.finish()
-                let s = try sensitivity.score(method: impl, model: net, input: prepared.input, target: target,
+                let s = try sensitivity.score(method: impl, model: net, input: input, target: target,
                                               reference: r.map,
                                               progress: progress.handler("sensitivity \(impl.kind.rawValue) \(name)"),
                                               cancel: nil)
@@ -139,7 +155,8 @@ struct EvaluateCommand: ParsableCommand {
         }
         print(Self.render(rows, kinds: kinds), terminator: "")
         if let json {
-            try writeText(Self.json(rows, kinds: kinds, scan: scan, model: modelDir, runs: runs, subsetSize: subsetSize,
+            try writeText(Self.json(rows, kinds: kinds, scan: scan, model: modelDirs.joined(separator: ","), runs: runs,
+                                    subsetSize: subsetSize,
                                     samples: sensitivitySamples), to: json)
         }
     }
@@ -193,5 +210,32 @@ struct EvaluateCommand: ParsableCommand {
             + "\"complexity_eps\": 0.1},\n"
             + " \"summary\": {\n" + summary.joined(separator: ",\n") + "\n },\n"
             + " \"results\": [\n  " + rows.map(entry).joined(separator: ",\n  ") + "\n]}\n"
+    }
+}
+
+/// What one target is evaluated through: the model part that predicts it, that part's input, the
+/// target's label there and the label map in that part's labels (for a model.json model, the
+/// model, its input and the prediction unchanged).
+struct EvaluationRoute {
+    var part: Int
+    var model: any ExplainableModel
+    var input: Tensor
+    var label: Int
+    var mask: [Int32]
+}
+
+extension LoadedModel {
+    /// The route of class `c` of a prepared scan; nnU-Net targets go through the part that
+    /// predicts them, as `explain` takes them (background through the first part).
+    func route(_ c: Int, _ prepared: PreparedScan) -> EvaluationRoute {
+        switch self {
+        case .monai(let m):
+            return EvaluationRoute(part: 0, model: m, input: prepared.input, label: c, mask: prepared.labels)
+        case .nnunet(let parts, _):
+            guard case .nnunet(let inputs) = prepared.mapping else { preconditionFailure("scan prepared for another model") }
+            let (p, label) = parts.part(predicting: c) ?? (part: 0, label: 0)
+            return EvaluationRoute(part: p, model: parts.parts[p], input: inputs[p].tensor, label: label,
+                                   mask: parts.labels(prepared.labels, inPart: p))
+        }
     }
 }

@@ -15,8 +15,14 @@ struct ScanOptions: ParsableArguments {
     @Option(name: .customLong("label-names"), help: "Label names (ITK-SNAP, 3D Slicer or JSON table).")
     var labelNames: String?
 
-    @Option(name: .long, help: "Model directory (model.json + model.safetensors); default with the sample CT: the sample model.")
-    var model: String?
+    @Option(name: .long, help: ArgumentHelp("Model directory (model.json + model.safetensors) or nnU-Net v2 results "
+        + "folder; repeat it to list the parts of a multi-part nnU-Net model. Default with the sample CT: the sample "
+        + "model."))
+    var model: [String] = []
+
+    @OptionGroup var windowTarget: WindowTargetOption
+
+    @OptionGroup var nnunet: NNUNetOptions
 
     @Option(name: .customLong("cache-mb"),
             help: "Size cap of the attribution cache in MiB (0: no cache). Default: $AGG2EXP_CACHE_MB, else 1024.")
@@ -25,10 +31,12 @@ struct ScanOptions: ParsableArguments {
     /// What the explorer and the report work on.
     struct Loaded {
         var scene: Scene
-        var provider: ModelAnalysisProvider?
+        var provider: (any AnalysisProvider)?
         /// The scan's own grid, before it was moved onto the model grid.
         var scanGrid: Grid
         var preprocessing: PreprocessingConfig?
+        /// True for nnU-Net folders: everything lies on nnU-Net's network grid.
+        var nnunet = false
         /// Label → model class for a label map from a file, from the model's label_groups.json.
         var labelClasses: [Int32: Int] = [:]
     }
@@ -60,7 +68,8 @@ struct ScanOptions: ParsableArguments {
 
     /// Loads the scan, labels and model. Without a scan argument the bundled sample is used with
     /// the bundled model (or, when that is missing, the bundled segmentation). With a model,
-    /// everything is moved onto the model grid, where prediction and attributions live.
+    /// everything is moved onto the model grid, where prediction and attributions live (for
+    /// nnU-Net folders the network grid, see `loadNNUNet`).
     func load() throws -> Loaded {
         // Naming the bundled sample CT explicitly is the same as naming nothing: it keeps the
         // sample model (and, without it, the sample labels).
@@ -69,29 +78,44 @@ struct ScanOptions: ParsableArguments {
             throw DataError("no scan given and the bundled sample CT was not found "
                                   + "(set AGG2EXP_SAMPLE_DATA to the SampleData directory)")
         }
-        var modelDirectory = model
+        var modelDirectory = model.first
         if modelDirectory == nil && usingSample, let dir = SampleData.modelDirectory,
            FileManager.default.fileExists(atPath: dir + "/" + ModelDirectory.descriptionFile) {
             modelDirectory = dir
         }
-        // The cache keys hash the scan and model files; that runs while the scan is decoded.
-        let segmentation = try modelDirectory.map { try SegmentationModel.load(directory: $0) }
-        let sourceDigest = segmentation.map { segmentation in
+        // Models load first, so the file digests of the cache keys run while the scan is decoded.
+        var loadedModel: LoadedModel?
+        if let modelDirectory {
+            loadedModel = try LoadedModel.load(model.isEmpty ? [modelDirectory] : model, nnunet: nnunet,
+                                               windowTarget: windowTarget.windowTarget)
+        } else {
+            try nnunet.rejectWithoutNNUNet()
+            if windowTarget.windowTarget != nil { throw ValidationError("--window-target needs a model (--model DIR)") }
+        }
+        var segmentationModel: SegmentationModel?
+        if case .monai(let m) = loadedModel { segmentationModel = m }
+        let sourceDigest = segmentationModel.map { segmentation in
             BackgroundResult {
+                // The scan file's bytes, then the model's files (and the window target when it is
+                // not the default).
                 var hasher = SHA256()
                 try hasher.update(fileAt: scanPath)
                 return hasher.finalizeHex() + " " + (try segmentation.contentDigest())
+                    + (segmentation.windowTarget == .perWindow ? "" : " window-target \(segmentation.windowTarget.rawValue)")
             }
         }
         var ct = try NIfTI.readVolume(scanPath)
         let scanGrid = ct.grid
+        if case .nnunet(let parts, let totalSegmentator) = loadedModel {
+            return try loadNNUNet(parts, totalSegmentator: totalSegmentator, scanPath: scanPath, scan: ct)
+        }
         var labelPath = labels
         if labelPath == nil && usingSample && modelDirectory == nil { labelPath = SampleData.labelsPath }
 
         var provider: ModelAnalysisProvider?
         var preprocessing: PreprocessingConfig?
         var classNames: [String] = []
-        if let modelDirectory, let segmentation, let sourceDigest {
+        if let modelDirectory, let segmentation = segmentationModel, let sourceDigest {
             try Preflight.check(scan: scanPath, model: segmentation, resources: try ResourceOptions.parse([]))
             let input = segmentation.preprocess(ct)
             preprocessing = segmentation.preprocessing
@@ -181,7 +205,19 @@ struct ViewCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "view",
         abstract: "Open the terminal explorer (the default command).",
-        discussion: "With no arguments it opens the bundled sample CT. Press ? inside for the keys.")
+        discussion: """
+            With no arguments it opens the bundled sample CT. Press ? inside for the keys.
+
+            --model may be an nnU-Net v2 results folder, or the parts of a multi-part model (repeat \
+            --model), with the nnU-Net options of `explain`. The planes then show nnU-Net's network \
+            grid: the scan permuted by transpose_forward, cropped to its non-zero box and resampled to \
+            the plans' spacing (with --pipeline totalsegmentator first reoriented to RAS and zoomed), \
+            the CT in HU as the network saw it before normalisation. The probe's ijk are that grid's \
+            voxels; its RAS mm are where nnU-Net sampled each voxel from the scan. The prediction is \
+            nnU-Net's label map there (merged over the parts), and every method explains a target \
+            through the part that predicts it, with the stitched window target by default, as \
+            `explain --grid model` does.
+            """)
 
     @OptionGroup var input: ScanOptions
 
@@ -208,13 +244,17 @@ struct ViewCommand: ParsableCommand {
         var explorer = makeExplorer(loaded, themes: themes)
         explorer.state.compute.confirmAbove = confirmAbove
         // The options panel's command line names the model as it was given (none: the sample model).
-        explorer.state.compute.modelDirectory = input.model
+        explorer.state.compute.modelArguments = input.modelArguments
         if let globalCSV {
             explorer.global = try GlobalResults.load(path: globalCSV)
             explorer.state.showGlobal = true
         }
         let controller = loaded.provider.map(AnalysisController.init)
         if !attributions.isEmpty {
+            if loaded.nnunet {
+                throw ValidationError("--attributions does not take nnU-Net folders yet: open the maps with a "
+                    + "model.json model, or compute them in the explorer")
+            }
             guard let controller, let preprocessing = loaded.preprocessing else {
                 throw ValidationError("--attributions needs a model (--model DIR) to name the targets of its maps")
             }

@@ -308,11 +308,11 @@ final class ComputeControlTests: XCTestCase {
         var s = MethodSettings(rule: .mean)
         s.options.samples = 50
         s.options.noiseLevel = 0.2
-        let line = ExplainCommandLine.make(scan: "/data/my scan.nii.gz", model: "models/unet", method: "smoothgrad",
+        let line = ExplainCommandLine.make(scan: "/data/my scan.nii.gz", modelArguments: ["--model", "models/unet"], method: "smoothgrad",
                                            target: "liver", settings: s, processing: .pos)
         XCTAssertEqual(line, "agg2exp explain '/data/my scan.nii.gz' --model models/unet --target liver "
                        + "--method smoothgrad --target-rule mean --samples 50 --noise-level 0.2 --seed 42 --process pos")
-        XCTAssertEqual(ExplainCommandLine.make(scan: "it's.nii", model: nil, method: "gradient", target: "a b",
+        XCTAssertEqual(ExplainCommandLine.make(scan: "it's.nii", modelArguments: [], method: "gradient", target: "a b",
                                                settings: MethodSettings(), processing: .abs),
                        "agg2exp explain 'it'\\''s.nii' --target 'a b' --method gradient --target-rule sum --process abs")
     }
@@ -342,7 +342,7 @@ final class ComputeControlTests: XCTestCase {
                                                progress: { _ in }, cancel: CancellationToken())
             let out = FileManager.default.temporaryDirectory.appendingPathComponent("cmd-\(UUID().uuidString).nii.gz").path
             defer { try? FileManager.default.removeItem(atPath: out) }
-            let line = ExplainCommandLine.make(scan: scan, model: modelDir, method: method, target: model.classes[1],
+            let line = ExplainCommandLine.make(scan: scan, modelArguments: ["--model", modelDir], method: method, target: model.classes[1],
                                                settings: settings, processing: .abs)
             XCTAssertTrue(line.contains(flags), line)
             let run = try runAgg2Exp(Array(Self.shellWords(line).dropFirst()) + ["--out", out])
@@ -387,7 +387,7 @@ final class ComputeControlTests: XCTestCase {
 
     func testOptionsPanelSnapshot() {
         var ex = onIG()
-        ex.state.compute.modelDirectory = "models/unet"
+        ex.state.compute.modelArguments = ["--model", "models/unet"]
         _ = ex.handle(.key(.char("i")))
         _ = ex.handle(.key(.down))
         _ = ex.handle(.key(.right))

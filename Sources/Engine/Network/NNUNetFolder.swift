@@ -161,12 +161,14 @@ public struct NNUNetFolder: Sendable {
     /// `*NoMirroring` trainers).
     public func pipeline(folds requested: [String]? = nil, checkpoint: Checkpoint = .final, tileStep: Double = 0.5,
                          mirror: Bool = false) throws -> NNUNetPipeline {
-        let (network, axes) = try load(folds: requested, checkpoint: checkpoint)
-        return NNUNetPipeline(folder: self, network: network, tileStep: tileStep, mirrorAxes: mirror ? axes : [])
+        let (network, axes, files) = try load(folds: requested, checkpoint: checkpoint)
+        var pipeline = NNUNetPipeline(folder: self, network: network, tileStep: tileStep, mirrorAxes: mirror ? axes : [])
+        pipeline.weightFiles = files
+        return pipeline
     }
 
     private func load(folds requested: [String]?, checkpoint: Checkpoint) throws
-        -> (network: any SegmentationNetwork, mirrorAxes: [Int]) {
+        -> (network: any SegmentationNetwork, mirrorAxes: [Int], files: [String]) {
         let folds = requested ?? availableFolds
         guard !folds.isEmpty else {
             throw ModelError(path: path, problem: "no fold_N folder with weights")
@@ -177,9 +179,11 @@ public struct NNUNetFolder: Sendable {
         }
         var networks: [any SegmentationNetwork] = []
         var axes: [Int] = []
+        var files: [String] = []
         for fold in folds {
             let file = ((path as NSString).appendingPathComponent("fold_\(fold)") as NSString)
                 .appendingPathComponent(checkpoint.fileName)
+            files.append(file)
             let (parameters, root) = try loadParameters(file)
             networks.append(architecture.build(parameters: parameters))
             // nnU-Net reads the allowed axes from the first fold's checkpoint only.
@@ -188,7 +192,7 @@ public struct NNUNetFolder: Sendable {
             }
         }
         let network = networks.count == 1 ? networks[0] : FoldEnsemble(folds: networks.map { $0 as! any TapedNetwork })
-        return (network, axes)
+        return (network, axes, files)
     }
 
     /// The tensors of one checkpoint; alias keys (`.all_modules.`, `decoder.encoder.`) are skipped.

@@ -52,20 +52,42 @@ public struct NNUNetInput: Sendable {
     /// The network grid in world space. Network axis a is (z, y, x) axis p[a], that is NIfTI
     /// axis 2 − p[a] of `source`. Resampling stretches each axis by s = cropped/network size,
     /// with voxel o at cropped index (o + ½)·s − ½ (skimage's grid mode); without it the first
-    /// voxel is the crop box's corner.
+    /// voxel is the crop box's corner. In TotalSegmentator mode `source` sits where
+    /// `scipy.ndimage.zoom` samples the RAS scan (see `sourceAffine`).
     public var grid: Grid {
         let nifti = transposeForward.map { 2 - $0 }
         let scale = (0..<3).map { Double(croppedShape[$0]) / Double(shape[$0]) }
         var corner = [0.0, 0.0, 0.0]
         for a in 0..<3 { corner[nifti[a]] = Double(box[a].lowerBound) + 0.5 * scale[a] - 0.5 }
-        let origin = source.affine.apply(SIMD3(corner[0], corner[1], corner[2]))
+        let affine = sourceAffine
+        let origin = affine.apply(SIMD3(corner[0], corner[1], corner[2]))
         var m = [Double](repeating: 0, count: 16)
         for r in 0..<3 {
-            for a in 0..<3 { m[r * 4 + a] = source.affine[r, nifti[a]] * scale[a] }
+            for a in 0..<3 { m[r * 4 + a] = affine[r, nifti[a]] * scale[a] }
             m[r * 4 + 3] = origin[r]
         }
         m[15] = 1
         return Grid(dims: shape, affine: Affine(rowMajor: m))
+    }
+
+    /// Where `source`'s voxels lie in world space. For the scan itself, its affine. For
+    /// TotalSegmentator's resampled grid, not the affine TotalSegmentator gives it (each column
+    /// divided by the zoom, which only sets the spacing nnU-Net reads): `scipy.ndimage.zoom`
+    /// (grid_mode False) takes output voxel o from RAS index o·(n − 1)/(m − 1), n and m the sizes
+    /// before and after, so each RAS column is scaled by that ratio from the same origin.
+    public var sourceAffine: Affine {
+        guard let scan else { return source.affine }
+        let canonical = Reorientation(from: scan, to: "RAS").grid
+        var affine = canonical.affine
+        for c in 0..<3 {
+            // A single output voxel along an axis samples RAS index 0; its column keeps the spacing.
+            for r in 0..<3 {
+                affine[r, c] = source.dims[c] > 1
+                    ? canonical.affine[r, c] * Double(canonical.dims[c] - 1) / Double(source.dims[c] - 1)
+                    : source.affine[r, c]
+            }
+        }
+        return affine
     }
 
     /// A single-channel network-grid map on the cropped grid: resampled back as nnU-Net resamples

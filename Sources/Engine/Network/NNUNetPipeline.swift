@@ -20,6 +20,9 @@ public struct NNUNetPipeline: Sendable {
     public var tileStep: Double
     /// Test-time mirroring over the axes the trainer allows (nnU-Net's `use_mirroring`).
     public var mirrorAxes: [Int]
+    /// The checkpoint files the network was loaded from, one per fold (empty when it was built
+    /// otherwise).
+    public var weightFiles: [String] = []
 
     public init(folder: NNUNetFolder, network: any SegmentationNetwork, tileStep: Double = 0.5, mirrorAxes: [Int] = []) {
         (self.folder, self.network, self.tileStep, self.mirrorAxes) = (folder, network, tileStep, mirrorAxes)

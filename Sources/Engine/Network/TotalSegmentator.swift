@@ -114,8 +114,7 @@ extension NNUNetPipeline {
     /// nnU-Net's own steps.
     public func prepareAsTotalSegmentator(_ scan: Volume, scanPath: String) throws -> NNUNetInput {
         // The plans' spacing is in nnU-Net axis order; TotalSegmentator's is in NIfTI (i, j, k) order.
-        let zyx = (0..<3).map { axis in folder.spacing[folder.transposeForward.firstIndex(of: axis)!] }
-        var input = try prepare(TotalSegmentator.preprocess(scan, spacing: Array(zyx.reversed())), scanPath: scanPath)
+        var input = try prepare(TotalSegmentator.preprocess(scan, spacing: niftiSpacing), scanPath: scanPath)
         input.scan = scan.grid
         return input
     }
