@@ -59,6 +59,15 @@ public struct ProgressState: Equatable, Sendable {
     /// The job has not reported a step yet: `remaining` comes from the runtime estimate.
     public var estimated: Bool
 
+    /// The fraction a bar shows: a job that has not finished its first step (one window of a
+    /// one-window model can take seconds) advances by the clock against its runtime estimate
+    /// (shown with "~"), up to 99 %.
+    public var shownFraction: Double {
+        var f = fraction
+        if estimated, let left = remaining, elapsed + left > 0 { f = min(0.99, elapsed / (elapsed + left)) }
+        return min(max(f, 0), 1)
+    }
+
     public init(label: String, fraction: Double, elapsed: Double = 0, remaining: Double? = nil,
                 estimated: Bool = false) {
         self.label = label

@@ -84,7 +84,7 @@ extension ExplorerSession {
         let settings = explorer.state.compute.settings.normalised(for: method)
         guard explorer.state.matrix != nil, explorer.scene.labels != nil, controller.provider.methods.contains(method)
         else {
-            endMatrixBatch(reason: explorer.state.matrix == nil ? "matrix closed" : nil)
+            endMatrixBatch(reason: explorer.state.matrix == nil ? "Matrix closed" : nil)
             return
         }
         if let batch = explorer.matrixBatch, batch.method != method || batch.settings != settings {

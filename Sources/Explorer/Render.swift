@@ -229,12 +229,7 @@ extension Explorer {
     var progressText: String? {
         guard let progress else { return nil }
         let barWidth = 12
-        // A job that has not finished its first step (one window of a one-window model can take
-        // seconds) advances by the clock against its runtime estimate, marked with "~".
-        var fraction = progress.fraction
-        if progress.estimated, let left = progress.remaining, progress.elapsed + left > 0 {
-            fraction = min(0.99, progress.elapsed / (progress.elapsed + left))
-        }
+        let fraction = progress.shownFraction
         let filled = Int((min(max(fraction, 0), 1) * Double(barWidth)).rounded())
         let bar = String(repeating: Character(Unicode.Scalar(glyphs.full)), count: filled)
             + String(repeating: Character(Unicode.Scalar(glyphs.light)), count: barWidth - filled)

@@ -129,7 +129,7 @@ final class MatrixBatchTests: XCTestCase {
         XCTAssertNil(session.explorer.matrixBatch)
         XCTAssertFalse(controller.isSubmitted(.attribution(background)))
         XCTAssertEqual(session.explorer.state.message?.text,
-                       "matrix closed: 0 of 2 missing gradient targets computed; background cancelled, X goes on")
+                       "Matrix closed: 0 of 2 missing gradient targets computed; background cancelled, X goes on")
         fake.release()
         controller.wait()
         _ = session.poll()
@@ -158,7 +158,7 @@ final class MatrixBatchTests: XCTestCase {
         _ = session.handle(.key(.char("X")))
         XCTAssertNil(session.explorer.state.matrix)
         XCTAssertEqual(session.explorer.state.message?.text,
-                       "matrix closed: 0 of 2 missing gradient targets computed; pinned background runs on into the cache")
+                       "Matrix closed: 0 of 2 missing gradient targets computed; pinned background runs on into the cache")
         fake.release()
         waitUntil(session, "pinned map cached") { controller.cached(AnalysisKey(method: "gradient", target: 0)) != nil }
         controller.wait()
@@ -296,7 +296,7 @@ final class MatrixBatchTests: XCTestCase {
         XCTAssertEqual(shared.threshold, own.threshold)
         let grid = ex.render()
         let text = grid.textLines.joined(separator: "\n")
-        XCTAssertTrue(text.contains("one colour scale for A and B"), text)
+        XCTAssertTrue(text.contains("one scale for A and B"), text)
         XCTAssertFalse(text.contains("compare: axial only"))
         assertSnapshot(grid, depth: .palette256)
         // A click in B's coronal pane focuses coronal and moves the crosshair there.

@@ -24,7 +24,7 @@ public struct CompareWidget: Widget {
         computing = explorer.progress != nil
         legend = HeatmapLegendWidget(explorer)
         legend.scale = explorer.compareHeatScale
-        legend.computeSummary = "one colour scale for A and B"
+        legend.computeSummary = "one scale for A and B"
         painter = explorer.painter
     }
 

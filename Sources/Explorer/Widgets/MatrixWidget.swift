@@ -13,6 +13,8 @@ public struct MatrixWidget: Widget {
     public var description: String
     /// Mass columns sum to 1 over all segments: the Σ row shows it (nil for mean).
     public var showsSums: Bool
+    /// What the values are: mass, mean (or voxels without a model).
+    public var valueName: String
     /// The batch computing the missing targets, and the running job's progress.
     public var batch: MatrixBatch?
     public var progress: ProgressState?
@@ -34,6 +36,7 @@ public struct MatrixWidget: Widget {
         description = "\(state.processing.rawValue) \(explorer.rankValueName) · "
             + (state.includeBackground ? "bg shown (b)" : "bg hidden (b)")
         showsSums = state.rankKey == .mass
+        valueName = explorer.rankValueName
         batch = explorer.matrixBatch.flatMap { $0.method == explorer.method ? $0 : nil }
         progress = explorer.progress
         imported = MethodOption.rows(for: explorer.method).isEmpty
@@ -74,11 +77,12 @@ public struct MatrixWidget: Widget {
             } else if let t = batch.computing {
                 var parts = ["Computing \(name(t)) (\(t)), \(batch.position) of \(batch.targets.count)"]
                 if let progress {
-                    let f = min(max(progress.fraction, 0), 1)
+                    // "~": before the job's first step its bar and ETA follow the runtime estimate.
+                    let f = progress.shownFraction, rough = progress.estimated ? "~" : ""
                     let bar = painter.bar(f, width: 12)
                     let light = String(repeating: u ? "░" : ".", count: max(0, 12 - bar.count))
-                    var job = "[\(bar)\(light)] \(Int(f * 100))% \(PassCostBook.duration(progress.elapsed))"
-                    if let eta = progress.remaining { job += " ETA " + PassCostBook.duration(eta) }
+                    var job = "[\(bar)\(light)] \(rough)\(Int(f * 100))% \(PassCostBook.duration(progress.elapsed))"
+                    if let eta = progress.remaining { job += " ETA " + rough + PassCostBook.duration(eta) }
                     parts.append(job)
                 }
                 if let left = batch.secondsLeft(running: progress) {
@@ -103,7 +107,7 @@ public struct MatrixWidget: Widget {
                 ? "Not computed for \(method):" : "Still to come:"
             var words = [head + " " + (items.first ?? "")] + items.dropFirst()
             if imported { words[words.count - 1] += " (imported maps: nothing to compute)" }
-            let room = maxLines == .max ? Int.max : max(1, maxLines - lines.count - 1)
+            let room = maxLines == .max ? Int.max : max(1, maxLines - lines.count - 2)
             var list = Self.wrap(words, separator: ", ", width: width)
             // Too long: fewer items, until the list and its "+N more" fit.
             var shown = words.count
@@ -114,10 +118,19 @@ public struct MatrixWidget: Widget {
             }
             lines += list.prefix(room)
         }
+        if let selected = selectedCell { lines.append(selected) }
         lines.append("arrows select · Enter jumps there · r p b m change values · Esc/X closes")
         return lines.suffix(maxLines == .max ? lines.count : max(1, maxLines)).enumerated().map {
             ($1, $0 < strong && lines.count <= maxLines)
         }
+    }
+
+    /// The selected cell in full (column headers are cut to the cell width).
+    var selectedCell: String? {
+        guard cursor.row < matrix.segments.count, let c = matrix.targets.firstIndex(of: cursor.target) else { return nil }
+        let value = matrix.values[cursor.row][c].map { Fmt.num($0, digits: 4) } ?? "–"
+        return "Selected: segment \(labelName(matrix.segments[cursor.row])), target \(name(cursor.target)) "
+            + "(\(cursor.target)): \(valueName) \(value)"
     }
 
     /// `parts` joined by `separator` into lines of at most `width` columns, breaking only between
