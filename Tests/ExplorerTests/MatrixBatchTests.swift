@@ -258,11 +258,20 @@ final class MatrixBatchTests: XCTestCase {
         assertSnapshot(ex.render(), depth: .palette256)
     }
 
-    func testMatrixBatchAt80x24() {
+    func testMatrixBatchAt80x24() throws {
         let ex = manyTargets(width: 80, height: 24)
         let text = ex.render().textLines.joined(separator: "\n")
         XCTAssertTrue(text.contains("Computing kidney_left (3), 3 of 27"), text)
         XCTAssertTrue(text.contains("Σ"), "the normalisation row stays")
+        // With less room the list of targets still to come is cut between items and says how many are left.
+        let short = MatrixWidget(ex).footer(width: 78, maxLines: 6).map(\.text)
+        XCTAssertEqual(short.count, 6)
+        XCTAssertEqual(short.last, "arrows select · Enter jumps there · r p b m change values · Esc/X closes")
+        let list = short[3]
+        XCTAssertTrue(list.hasPrefix("Still to come: kidney_right (4), "), list)
+        let items = list.components(separatedBy: ", ")
+        let more = try XCTUnwrap(Int(try XCTUnwrap(items.last).dropFirst().prefix { $0.isNumber }), list)
+        XCTAssertEqual(items.count - 1 + more, 24, "every target but the shown, the computing and the failed one")
         assertSnapshot(ex.render(), depth: .palette256)
     }
 
