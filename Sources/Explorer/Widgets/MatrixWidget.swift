@@ -92,7 +92,9 @@ public struct MatrixWidget: Widget {
                 lines += Self.wrap(parts, separator: " · ", width: width)
             } else if batch.remaining.isEmpty {
                 let computed = batch.targets.count - batch.failed.count
-                lines.append("All \(computed) missing targets computed (kept in the attribution cache)")
+                lines.append(batch.failed.isEmpty
+                    ? "All \(computed) missing targets computed (kept in the attribution cache)"
+                    : "\(computed) of \(batch.targets.count) missing targets computed; these failed:")
             } else {
                 lines.append("\(batch.remaining.count) targets wait until the shown map is in")
             }
