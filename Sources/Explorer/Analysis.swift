@@ -162,6 +162,23 @@ public final class AnalysisController: @unchecked Sendable {
     /// Whether `job` is submitted and pinned.
     public func isPinned(_ job: Job) -> Bool { lock.withLock { records.contains { $0.job == job && $0.pinned } } }
 
+    /// Whether `job` is submitted (queued or running) and not cancelled.
+    public func isSubmitted(_ job: Job) -> Bool {
+        lock.withLock { records.contains { $0.job == job && !$0.token.isCancelled } }
+    }
+
+    /// Cancels `job` unless it is pinned, as leaving it does (no news for the user); true when it
+    /// was cancelled, false when it is pinned or not submitted.
+    @discardableResult
+    public func drop(_ job: Job) -> Bool {
+        lock.withLock {
+            guard let i = records.firstIndex(where: { $0.job == job && !$0.token.isCancelled }),
+                  !records[i].pinned else { return false }
+            records[i].token.cancel()
+            return true
+        }
+    }
+
     /// Finished, failed and cancelled jobs since the last call.
     public func takeEvents() -> [Event] {
         lock.withLock {

@@ -28,6 +28,12 @@ public struct ClassSegmentMatrix: Equatable, Sendable {
     /// The column of the cursor's target (the first column when that target has none).
     public func column(of cursor: MatrixCursor) -> Int { targets.firstIndex(of: cursor.target) ?? 0 }
 
+    /// Each column's sum over the rows shown: 1 for mass with the background row, less without it
+    /// (Agg²Exp normalises a target's mass over all segments).
+    public var columnSums: [Double] {
+        targets.indices.map { c in values.reduce(0) { $0 + ($1[c] ?? 0) } }
+    }
+
     /// The largest |value|: the shading scale, shared by every cell so columns compare.
     public var maxAbs: Double {
         values.joined().compactMap { $0.map(abs) }.max() ?? 0
@@ -68,6 +74,7 @@ extension Explorer {
     /// target and segment, Esc closes. Other keys (method, processing, rank key …) act as usual.
     mutating func matrixKey(_ key: Key) -> Reaction? {
         guard var cursor = state.matrix else { return nil }
+        if let reaction = batchKey(key) { return reaction }
         let matrix = classSegmentMatrix
         let (rows, columns) = (matrix.segments.count, matrix.targets.count)
         var column = matrix.column(of: cursor)
@@ -80,6 +87,7 @@ extension Explorer {
         case .pageDown: cursor.row += 10
         case .escape:
             state.matrix = nil
+            state.message = nil
             return .redraw
         case .enter:
             return jumpToMatrixCell(matrix, cursor)

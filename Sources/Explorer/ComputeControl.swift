@@ -44,6 +44,8 @@ public enum ComputeRequest: Equatable, Sendable {
     case recompute
     /// Pin or unpin the current job.
     case togglePin
+    /// Start the class × segment matrix's batch held back by its total estimate.
+    case confirmMatrixBatch
 }
 
 extension Explorer {
@@ -169,6 +171,8 @@ extension ExplorerSession {
                              estimate: estimate?.seconds, recompute: true)
             explorer.state.message = StatusMessage("Recomputing \(explorer.method) → \(explorer.targetName) "
                                                    + "(caches bypassed); the map shown is replaced when it lands")
+        case .confirmMatrixBatch:
+            confirmMatrixBatch()
         case .togglePin:
             let job: AnalysisController.Job = controller.runningJob == .attribution(key) || controller.isPinned(.attribution(key))
                 ? .attribution(key) : (controller.runningJob ?? .attribution(key))

@@ -59,6 +59,15 @@ public struct ProgressState: Equatable, Sendable {
     /// The job has not reported a step yet: `remaining` comes from the runtime estimate.
     public var estimated: Bool
 
+    /// The fraction a bar shows: a job that has not finished its first step (one window of a
+    /// one-window model can take seconds) advances by the clock against its runtime estimate
+    /// (shown with "~"), up to 99 %.
+    public var shownFraction: Double {
+        var f = fraction
+        if estimated, let left = remaining, elapsed + left > 0 { f = min(0.99, elapsed / (elapsed + left)) }
+        return min(max(f, 0), 1)
+    }
+
     public init(label: String, fraction: Double, elapsed: Double = 0, remaining: Double? = nil,
                 estimated: Bool = false) {
         self.label = label
@@ -156,6 +165,8 @@ public struct Explorer: Sendable {
     /// Rankings of other targets for the current method and processing (computed earlier or in
     /// the attribution cache), for the class × segment matrix.
     public var knownRankings: [Int: [SegmentScore]] = [:]
+    /// The matrix's background computation of its missing targets (nil: none).
+    public var matrixBatch: MatrixBatch?
     /// Compare mode: the second method's attribution and ranking for the current target.
     public var compareAttribution: AttributionDisplay?
     public var compareRows: [SegmentScore] = []
@@ -408,29 +419,27 @@ public struct Explorer: Sendable {
     private mutating func mouse(x: Int, y: Int, kind: MouseKind) -> Reaction {
         let layout = self.layout
         guard !layout.tooSmall else { return .none }
-        // Compare mode: both panes show the focused plane at one scale.
-        let compared = compareMethod == nil ? nil : state.focus.plane ?? .axial
-        for plane in Plane.allCases {
-            let panes = compared.map { $0 == plane ? comparePanes(layout: layout) : [] }
-            for rect in panes ?? [layout.panes[plane.rawValue]] {
-                guard rect.contains(x, y) else { continue }
-                state.focus = Focus(rawValue: plane.rawValue) ?? .axial
-                switch kind {
-                case .wheelUp: return apply(.stepSlice(1))
-                case .wheelDown: return apply(.stepSlice(-1))
-                case .press:
-                    let image = Self.image(of: rect)
-                    guard image.contains(x, y) else { return .redraw }
-                    let vp = viewport(plane, image, scale: compared == nil ? layout.pixelsPerMM : compareScale(layout: layout))
-                    let h = vp.columns[x - image.x]
-                    // Half blocks: the cell's upper pixel stands for the click.
-                    let v = vp.rows[2 * (y - image.y)]
-                    if h >= 0, v >= 0 {
-                        state.crosshair[vp.axes.horizontal] = h
-                        state.crosshair[vp.axes.vertical] = v
-                    }
-                    return .redraw
+        // Compare mode: each method's planes at compare mode's own scale.
+        let compare = compareMethod == nil ? nil : compareLayout(layout: layout)
+        let panes: [(Plane, Rect)] = compare.map { c in c.panes.flatMap { zip(c.planes, $0) } }
+            ?? Plane.allCases.map { ($0, layout.panes[$0.rawValue]) }
+        for (plane, rect) in panes where rect.contains(x, y) {
+            state.focus = Focus(rawValue: plane.rawValue) ?? .axial
+            switch kind {
+            case .wheelUp: return apply(.stepSlice(1))
+            case .wheelDown: return apply(.stepSlice(-1))
+            case .press:
+                let image = Self.image(of: rect)
+                guard image.contains(x, y) else { return .redraw }
+                let vp = viewport(plane, image, scale: compare?.pixelsPerMM ?? layout.pixelsPerMM)
+                let h = vp.columns[x - image.x]
+                // Half blocks: the cell's upper pixel stands for the click.
+                let v = vp.rows[2 * (y - image.y)]
+                if h >= 0, v >= 0 {
+                    state.crosshair[vp.axes.horizontal] = h
+                    state.crosshair[vp.axes.vertical] = v
                 }
+                return .redraw
             }
         }
         if layout.sidebar.contains(x, y) {

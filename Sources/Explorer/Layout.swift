@@ -103,3 +103,59 @@ public struct Layout: Equatable, Sendable {
     public var sidebarListTop: Int { sidebar.y + Self.sidebarHeaderRows }
     public var sidebarListRows: Int { max(0, sidebar.height - Self.sidebarHeaderRows - Self.sidebarFooterRows) }
 }
+
+/// Where compare mode draws: method A's three planes on the top row and method B's on the bottom,
+/// all at one scale; or, when that would draw a plane smaller than `minimumPlanePixels` across,
+/// the focused plane twice side by side (A left, B right).
+public struct CompareLayout: Equatable, Sendable {
+    /// A plane drawn narrower or lower than this many pixels is too small to read.
+    public static let minimumPlanePixels = 20.0
+
+    /// The planes drawn for each method, in order.
+    public let planes: [Plane]
+    /// `panes[side][n]`: the pane (title row included) of `planes[n]` for method A (side 0) or B (1).
+    public let panes: [[Rect]]
+    /// The scale shared by every compare pane at zoom 1.
+    public let pixelsPerMM: Double
+
+    public var allPlanes: Bool { planes.count == 3 }
+
+    /// - Parameters:
+    ///   - area: the image area left of the sidebar.
+    ///   - extents: width and height in millimetres of each plane as displayed, by `Plane.rawValue`.
+    public init(area: Rect, extents: [(Double, Double)], focused: Plane) {
+        let ext = extents.map { (max($0.0, 1e-6), max($0.1, 1e-6)) }
+        func fit(_ e: (Double, Double), _ r: Rect) -> Double {
+            guard r.width > 0, r.height > 1 else { return 0 }
+            return min(Double(r.width) / e.0, Double(2 * (r.height - 1)) / e.1)
+        }
+        // Two rows of three, widths in proportion to the planes' widths (one separator column).
+        let top = area.height / 2
+        let totalW = ext.map(\.0).reduce(0, +)
+        var rows: [[Rect]] = []
+        for (y, h) in [(area.y, top), (area.y + top, area.height - top)] {
+            var x = area.x
+            var row: [Rect] = []
+            for i in 0..<3 {
+                let w = i == 2 ? max(0, area.x + area.width - x) : Int(Double(area.width - 2) * ext[i].0 / totalW)
+                row.append(Rect(x: x, y: y, width: w, height: h))
+                x += w + 1
+            }
+            rows.append(row)
+        }
+        let scale = rows.flatMap { row in (0..<3).map { fit(ext[$0], row[$0]) } }.min() ?? 0
+        let smallest = ext.map { min($0.0, $0.1) * scale }.min() ?? 0
+        if smallest >= Self.minimumPlanePixels {
+            planes = Plane.allCases
+            panes = rows
+            pixelsPerMM = scale
+            return
+        }
+        let left = max(0, (area.width - 1) / 2)
+        let pair = [Rect(x: area.x, y: area.y, width: left, height: area.height),
+                    Rect(x: area.x + left + 1, y: area.y, width: max(0, area.width - left - 1), height: area.height)]
+        planes = [focused]
+        panes = pair.map { [$0] }
+        pixelsPerMM = pair.map { fit(ext[focused.rawValue], $0) }.min() ?? 0
+    }
+}

@@ -7,6 +7,8 @@ struct PlaneRenderer {
     let caps: RenderCapabilities
     /// The shared scale (pixels per millimetre at zoom 1); nil fits each plane to its own rectangle.
     var scale: Double? = nil
+    /// The colour scale when several maps share one (compare mode); nil: the map's own.
+    var heatScale: HeatmapScale? = nil
 
     /// Per-pixel crosshair marks, so monochrome and ASCII output can draw line glyphs.
     enum Mark: UInt8 { case none, vertical, horizontal, centre }
@@ -228,7 +230,7 @@ struct PlaneRenderer {
     /// and the CT shows through; hidden values leave the CT untouched.
     private func drawHeatmap(_ a: AttributionDisplay, index: [Int], pixels: inout [RGB], heat: inout [UInt8]) {
         let state = explorer.state
-        let scale = HeatmapScale(attribution: a, state: state)
+        let scale = heatScale ?? HeatmapScale(attribution: a, state: state)
         guard scale.clip > 0 else { return }
         let map = state.signedHeatmap ? theme.diverging : theme.sequential
         let opacity = state.heatmapOpacity
@@ -259,6 +261,19 @@ public struct HeatmapScale: Sendable {
         threshold = state.hideBelowOnePercent ? 0.01 * attribution.maxAbs : 0
         let q = attribution.absQuantile(state.clipPercentile)
         clip = q > 0 ? q : attribution.maxAbs
+    }
+
+    /// One scale for several maps (compare mode): the largest clip and the largest threshold, so
+    /// equal colours mean equal values in every map.
+    public init(shared attributions: [AttributionDisplay], state: ViewState) {
+        signed = state.signedHeatmap
+        processing = state.processing
+        let maxAbs = attributions.map(\.maxAbs).max() ?? 0
+        threshold = state.hideBelowOnePercent ? 0.01 * maxAbs : 0
+        clip = attributions.map { a -> Float in
+            let q = a.absQuantile(state.clipPercentile)
+            return q > 0 ? q : a.maxAbs
+        }.max() ?? 0
     }
 
     /// Opacity factor for a strength in 0...1 (|a| relative to the clip): rises linearly over the

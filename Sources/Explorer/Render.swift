@@ -89,50 +89,55 @@ extension Explorer {
         grid.put(title, x: rect.x, y: rect.y, fg: fg, bg: bg, attrs: attrs, maxWidth: rect.width)
     }
 
-    /// Compare mode: the focused plane twice, method A on the left and method B on the right, at
-    /// one scale and with the same crosshair.
+    /// Compare mode: method A's planes on the top row and method B's below (or, on a small
+    /// terminal, the focused plane twice side by side), at one scale, with one colour scale and
+    /// the same crosshair.
     private func drawComparedPlanes(into grid: inout CellGrid, layout: Layout) {
-        let panes = comparePanes(layout: layout)
-        let plane = state.focus.plane ?? .axial
-        let images = panes.map(Self.image(of:))
-        let scale = compareScale(layout: layout)
+        let compare = compareLayout(layout: layout)
+        let heat = compareHeatScale
         var b = self
         b.attribution = compareAttribution
-        for (side, (ex, name)) in [(self, method), (b, compareMethod ?? "")].enumerated() {
-            let (fg, bg, attrs) = style(side == 0 ? .paneTitleFocused : .accent, .background, emphasised: true)
-            let pane = panes[side]
-            grid.fill(Rect(x: pane.x, y: pane.y, width: pane.width, height: 1), with: Cell(" ", fg: fg, bg: bg))
-            let axes = PlaneAxes(plane: plane, affine: scene.ct.grid.affine)
-            let title = " \(side == 0 ? "A" : "B") \(name) · \(plane.title) \(["i", "j", "k"][axes.normal]) "
-                + "\(state.crosshair[axes.normal])/\(scene.ct.grid.dims[axes.normal] - 1)"
-                + (side == 1 && compareAttribution == nil ? (progress == nil ? " · no map yet" : " · computing…") : "")
-            grid.put(painter.clean(title), x: pane.x, y: pane.y, fg: fg, bg: bg, attrs: attrs, maxWidth: pane.width)
-            PlaneRenderer(explorer: ex, theme: theme, caps: capabilities, scale: scale)
-                .draw(plane, into: &grid, rect: images[side])
+        for (side, ex) in [self, b].enumerated() {
+            let name = side == 0 ? method : compareMethod ?? ""
+            for (n, plane) in compare.planes.enumerated() {
+                let pane = compare.panes[side][n]
+                guard pane.height > 1 else { continue }
+                let focused = state.focus.plane == plane && compare.planes.count > 1
+                let (fg, bg, attrs) = style(side == 0 ? .paneTitleFocused : .accent, .background, emphasised: true)
+                grid.fill(Rect(x: pane.x, y: pane.y, width: pane.width, height: 1), with: Cell(" ", fg: fg, bg: bg))
+                let axes = PlaneAxes(plane: plane, affine: scene.ct.grid.affine)
+                let title = (focused ? (capabilities.unicode ? "▶" : ">") : " ")
+                    + "\(side == 0 ? "A" : "B") \(name) · \(plane.title) \(["i", "j", "k"][axes.normal]) "
+                    + "\(state.crosshair[axes.normal])/\(scene.ct.grid.dims[axes.normal] - 1)"
+                    + (side == 1 && compareAttribution == nil ? (progress == nil ? " · no map yet" : " · computing…") : "")
+                grid.put(painter.clean(title), x: pane.x, y: pane.y, fg: fg, bg: bg,
+                         attrs: focused ? attrs.union(.underline) : attrs, maxWidth: pane.width)
+                PlaneRenderer(explorer: ex, theme: theme, caps: capabilities, scale: compare.pixelsPerMM, heatScale: heat)
+                    .draw(plane, into: &grid, rect: Self.image(of: pane))
+            }
         }
         let (sf, sb, _) = style(.dim, .background)
-        for x in [panes[1].x - 1, layout.sidebar.x - 1] {
-            for y in 0..<layout.sidebar.height { grid.set(x, y, Cell(glyphs.vertical, fg: sf, bg: sb)) }
+        for pane in compare.panes.joined() where pane.x > 0 {
+            for y in pane.y..<(pane.y + pane.height) { grid.set(pane.x - 1, y, Cell(glyphs.vertical, fg: sf, bg: sb)) }
         }
+        for y in 0..<layout.sidebar.height { grid.set(layout.sidebar.x - 1, y, Cell(glyphs.vertical, fg: sf, bg: sb)) }
     }
 
     /// The image area of a pane (below its title row).
     static func image(of pane: Rect) -> Rect { Rect(x: pane.x, y: pane.y + 1, width: pane.width, height: pane.height - 1) }
 
-    /// Compare mode's scale: the largest at which the focused plane fits both panes.
-    func compareScale(layout: Layout) -> Double {
-        let (eh, ev) = PlaneViewport.extent(of: state.focus.plane ?? .axial, grid: scene.ct.grid)
-        return comparePanes(layout: layout).map(Self.image(of:)).map {
-            min(Double($0.width) / max(eh, 1e-6), Double(2 * $0.height) / max(ev, 1e-6))
-        }.min() ?? 0
+    /// Compare mode's panes in the current layout (rendering and hit-testing share them).
+    public func compareLayout(layout: Layout) -> CompareLayout {
+        CompareLayout(area: Rect(x: 0, y: 0, width: max(0, layout.sidebar.x - 1), height: layout.sidebar.height),
+                      extents: Plane.allCases.map { PlaneViewport.extent(of: $0, grid: scene.ct.grid) },
+                      focused: state.focus.plane ?? .axial)
     }
 
-    /// The two panes of compare mode (title row included), side by side left of the sidebar.
-    func comparePanes(layout: Layout) -> [Rect] {
-        let area = max(0, layout.sidebar.x - 1)
-        let left = (area - 1) / 2
-        return [Rect(x: 0, y: 0, width: left, height: layout.sidebar.height),
-                Rect(x: left + 1, y: 0, width: area - left - 1, height: layout.sidebar.height)]
+    /// One colour scale for both methods' heatmaps in compare mode: the larger clip and threshold
+    /// of the two maps (nil before either exists).
+    public var compareHeatScale: HeatmapScale? {
+        let maps = [attribution, compareAttribution].compactMap { $0 }
+        return maps.isEmpty ? nil : HeatmapScale(shared: maps, state: state)
     }
 
     private func drawSeparators(into grid: inout CellGrid, layout: Layout) {
@@ -202,6 +207,14 @@ extension Explorer {
             default: fields.append(StatusField(priority: 6, [value]))
             }
         }
+        if compareMethod != nil {
+            let compare = compareLayout(layout: layout)
+            if !compare.allPlanes, let plane = compare.planes.first {
+                let name = plane.title.lowercased()
+                fields.append(StatusField(priority: 2, ["compare: \(name) only, enlarge the terminal for all 3 planes",
+                                                        "compare: \(name) only"]))
+            }
+        }
         fields = fields.map { f in StatusField(priority: f.priority, f.forms.map(clean)) }
         return StatusLine(fields: fields, progress: progressText.map(clean), separator: glyphs.separator)
     }
@@ -216,12 +229,7 @@ extension Explorer {
     var progressText: String? {
         guard let progress else { return nil }
         let barWidth = 12
-        // A job that has not finished its first step (one window of a one-window model can take
-        // seconds) advances by the clock against its runtime estimate, marked with "~".
-        var fraction = progress.fraction
-        if progress.estimated, let left = progress.remaining, progress.elapsed + left > 0 {
-            fraction = min(0.99, progress.elapsed / (progress.elapsed + left))
-        }
+        let fraction = progress.shownFraction
         let filled = Int((min(max(fraction, 0), 1) * Double(barWidth)).rounded())
         let bar = String(repeating: Character(Unicode.Scalar(glyphs.full)), count: filled)
             + String(repeating: Character(Unicode.Scalar(glyphs.light)), count: barWidth - filled)

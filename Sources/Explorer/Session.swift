@@ -200,6 +200,7 @@ public final class ExplorerSession {
                                                            + "(cached: come back to it to see it)")
                 }
             case .failed(let job, let why):
+                noteMatrixFailure(job, why)
                 explorer.state.message = StatusMessage("\(describe(job)) failed: \(why)", isError: true)
             case .cancelled(let job):
                 // A job the user left is not news; the message would hide what the current view says.

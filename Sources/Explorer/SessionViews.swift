@@ -14,6 +14,7 @@ extension ExplorerSession {
     var shownKeys: Set<AnalysisKey> {
         var keys: Set<AnalysisKey> = [currentKey]
         if let methodB = explorer.compareMethod { keys.insert(key(method: methodB, target: explorer.state.target)) }
+        if let batch = runningBatchKey { keys.insert(batch) }
         return keys
     }
 
@@ -48,6 +49,8 @@ extension ExplorerSession {
             }
             explorer.knownRankings = known
         }
+        // Compare mode's second map first, then the matrix batch: one job at a time.
+        defer { updateMatrixBatch() }
         guard let methodB = explorer.compareMethod else { return }
         let keyB = self.key(method: methodB, target: explorer.state.target)
         if let display = controller.cached(keyB) {

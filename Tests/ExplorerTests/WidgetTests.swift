@@ -39,6 +39,31 @@ final class WidgetTests: XCTestCase {
         assertSnapshot(grid, depth: .palette256)
     }
 
+    /// The matrix (with a batch running) and compare mode's sidebar, moved into another rect,
+    /// draw what the frame shows in their place.
+    func testMatrixAndCompareWidgetsDrawWhatTheFrameShows() {
+        var ex = Fixtures.explorer(width: 100, height: 30)
+        _ = ex.handle(.key(.char("X")))
+        ex.matrixBatch = MatrixBatch(method: "gradient", settings: MethodSettings(), targets: [0, 2],
+                                     perTarget: nil, awaitingConfirmation: false)
+        ex.matrixBatch?.computing = 0
+        ex.progress = ProgressState(label: "gradient → background (matrix 1 of 2)", fraction: 0.25, elapsed: 2)
+        var frame = ex.render()
+        let matrixRect = Rect(x: 0, y: 0, width: 100, height: ex.layout.status.y)
+        let moved = Rect(x: 2, y: 1, width: 100, height: matrixRect.height)
+        var grid = renderAlone(MatrixWidget(ex), width: 104, height: matrixRect.height + 3, rect: moved)
+        XCTAssertEqual(cells(grid, moved), cells(frame, matrixRect))
+        _ = ex.handle(.key(.escape))
+        _ = ex.apply(.toggleCompare)
+        ex.compareAttribution = ex.attribution
+        ex.compareRows = ex.rows
+        frame = ex.render()
+        let sidebar = ex.layout.sidebar
+        let shifted = Rect(x: 1, y: 2, width: sidebar.width, height: sidebar.height)
+        grid = renderAlone(CompareWidget(ex), width: sidebar.width + 3, height: sidebar.height + 4, rect: shifted)
+        XCTAssertEqual(cells(grid, shifted), cells(frame, sidebar))
+    }
+
     func testSidebarWidgetLegendModeInANarrowRect() {
         var ex = Fixtures.explorer(width: 100, height: 30)
         _ = ex.apply(.toggleLegend)

@@ -33,7 +33,7 @@ public struct Painter: Sendable {
 
     static func asciiOnly(_ s: String) -> String {
         let map: [Character: String] = ["→": "->", "·": "-", "│": "|", "×": "x", "–": "-", "▶": ">", "…": "...",
-                                        "Δ": "delta", "≈": "~"]
+                                        "Δ": "delta", "≈": "~", "Σ": "Sum"]
         return String(s.flatMap { c -> String in
             if let r = map[c] { return r }
             return c.isASCII ? String(c) : "?"
