@@ -43,8 +43,9 @@ void ck_conv_direct(int path, const ck_conv_geometry *g, int cin, const float *c
                     const float *packed_weight, const float *bias, float *const *out_planes, int oz0, int oz1,
                     int oy0, int oy1, float *scratch);
 
-/// Anonymous memory for large buffers, in whole pages (`bytes` a multiple of the page size).
-/// Fresh pages read as zero and cost a page fault each on first touch.
+// Anonymous memory for large buffers, in whole pages (`bytes` a multiple of the page size).
+// Fresh pages read as zero and cost a page fault each on first touch.
+
 /// A mapping of `bytes`, or NULL when the system refuses.
 float *ck_pages_map(size_t bytes);
 /// The mapping grown to `new_bytes` (possibly moved; pages already touched stay resident), or NULL.

@@ -248,24 +248,33 @@ public struct Conv3d: Sendable {
                                         inputGradients: inputGradients, bias: bias)
             return
         }
-        // Phases no tap reaches (a stride larger than the kernel) stay zero.
-        for slab in inputGradients { slab.pointer.update(repeating: 0, count: slab.channels * plane) }
-        defer { if let bias { Conv3d.addBias(bias, to: inputGradients, plane: plane) } }
-        guard outSize.allSatisfy({ $0 > 0 }) else { return }
+        var phases: [(residue: [Int], phase: AdjointPhase)] = []
+        var everyResidue = outSize.allSatisfy { $0 > 0 }
         for rz in 0..<g.stride[0] {
             for ry in 0..<g.stride[1] {
                 for rx in 0..<g.stride[2] {
-                    guard let phase = AdjointPhase(geometry: g, residue: [rz, ry, rx], inputSize: inputSize) else {
-                        continue
-                    }
-                    phase.weight(of: self).withUnsafeBufferPointer { w in
-                        Conv3d.correlate(inputs: [ChannelSlab(pointer: outputGradient, channels: outChannels)],
-                                         inputSize: outSize, outputs: inputGradients, weight: w.baseAddress!,
-                                         bias: nil, cin: outChannels, cout: inChannels, geometry: phase.geometry,
-                                         outputSize: phase.count,
-                                         destination: (inputSize, g.stride, [rz, ry, rx]), reference: reference)
+                    if let phase = AdjointPhase(geometry: g, residue: [rz, ry, rx], inputSize: inputSize) {
+                        phases.append(([rz, ry, rx], phase))
+                    } else {
+                        everyResidue = false
                     }
                 }
+            }
+        }
+        // Residues no tap reaches (a stride larger than the kernel) stay zero; when every residue
+        // has a phase, the phases overwrite every voxel and zeroing first would be a wasted pass.
+        if !everyResidue {
+            for slab in inputGradients { slab.pointer.update(repeating: 0, count: slab.channels * plane) }
+        }
+        defer { if let bias { Conv3d.addBias(bias, to: inputGradients, plane: plane) } }
+        guard outSize.allSatisfy({ $0 > 0 }) else { return }
+        for (residue, phase) in phases {
+            phase.weight(of: self).withUnsafeBufferPointer { w in
+                Conv3d.correlate(inputs: [ChannelSlab(pointer: outputGradient, channels: outChannels)],
+                                 inputSize: outSize, outputs: inputGradients, weight: w.baseAddress!,
+                                 bias: nil, cin: outChannels, cout: inChannels, geometry: phase.geometry,
+                                 outputSize: phase.count, destination: (inputSize, g.stride, residue),
+                                 reference: reference)
             }
         }
     }
