@@ -350,7 +350,7 @@ public struct Conv3d: Sendable {
     /// (channel tiles, or position tiles for narrow layers; `ck_direct_path` picks) run one fused
     /// multiply-add chain per output over (input channel, tap).
     /// Nothing is packed per column, so the work is nearly all multiply-adds even at 16 channels.
-    /// Chunks are spread over the workers.
+    /// Chunks go to whichever worker is free (`Parallel.forEachClaimed`).
     ///
     /// `outputSize` (default: the geometry's) sets how many outputs to compute per axis; inputs read
     /// past the volume are zero. `destination` places output (z, y, x) at (z·stride + offset, …) of
@@ -419,11 +419,11 @@ public struct Conv3d: Sendable {
         let shared = SharedDirectArguments(geometry: geometry, inputPlanes: inputPlanes, outputPlanes: outputPlanes,
                                            weight: SharedPointer(packed),
                                            bias: bias.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) })
-        Parallel.forEachBlock(zChunks * yChunks) { chunks in
+        Parallel.forEachClaimed(zChunks * yChunks) { next in
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
             defer { scratch.deallocate() }
             var geometry = shared.geometry
-            for c in chunks {
+            while let c = next() {
                 let z0 = (c / yChunks) * chunkPlanes, y0 = (c % yChunks) * chunkRows
                 shared.inputPlanes.withUnsafeBufferPointer { inp in
                     shared.outputPlanes.withUnsafeBufferPointer { outp in
