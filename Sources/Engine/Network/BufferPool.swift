@@ -5,12 +5,13 @@ import Foundation
 ///
 /// A fresh buffer from the system costs a page fault and a zeroed page per 4 KB on first touch,
 /// about a second per gigabyte on the development VM, and a UNet pass allocates many gigabytes of
-/// 60–270 MB maps (a fifth of an nnU-Net tile's time went there). During a pass, freed buffers
+/// 60–270 MB maps (17% of an nnU-Net tile benchmark's time went there). During a pass, freed buffers
 /// are kept and handed out again: the smallest one that is large enough, its pages beyond the
 /// request returned to the system; when none is, the one with the most pages already touched is
 /// grown. Peak memory does not grow: cached buffers are released as soon as live plus cached
-/// bytes would exceed the most the pass has had live at once, which is a lower bound of its peak
-/// without recycling. When the last pass ends, every cached buffer is released. Outside passes
+/// bytes would exceed the most that has been live at once since the pass began or last called
+/// `releaseCached`, a lower bound of the peak without recycling. When the last pass ends, every
+/// cached buffer is released. Outside passes
 /// buffers go straight back to the system, and buffers under 1 MB (by default) use malloc.
 final class BufferPool: @unchecked Sendable {
     static let shared = BufferPool()
@@ -30,7 +31,7 @@ final class BufferPool: @unchecked Sendable {
     private var cached: [Cached] = []
     /// Bytes of pool buffers in use, each counted at its requested size in whole pages.
     private var live = 0
-    /// The most `live` has been since the last pass began with none running.
+    /// The most `live` has been since a pass began with none running, or since `releaseCached`.
     private var highWater = 0
     private var passes = 0
     private var minimumBytes = BufferPool.defaultMinimumBytes
