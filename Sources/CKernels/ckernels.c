@@ -156,10 +156,39 @@ static void direct_tile(int reference, int width, int taps, const int *offsets, 
     direct_tile_scalar(width, taps, offsets, cin, w, base, tile);
 }
 
+#if defined(__x86_64__)
+/// Transposes 8 channels × 8 consecutive x of the input planes into the channels-last row:
+/// row[(x + k)·cin + c] = src[c][x + k] for c, k < 8. Moves values only, so the bits are the
+/// scalar loop's.
+__attribute__((target("avx2"))) static void transpose8x8(const float *const *src, long x, float *row, long cin) {
+    __m256 r0 = _mm256_loadu_ps(src[0] + x), r1 = _mm256_loadu_ps(src[1] + x), r2 = _mm256_loadu_ps(src[2] + x),
+           r3 = _mm256_loadu_ps(src[3] + x), r4 = _mm256_loadu_ps(src[4] + x), r5 = _mm256_loadu_ps(src[5] + x),
+           r6 = _mm256_loadu_ps(src[6] + x), r7 = _mm256_loadu_ps(src[7] + x);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
+           t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+           t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)), s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2)),
+           s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)), s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2)),
+           s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0)), s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2)),
+           s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0)), s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    float *out = row + x * cin;
+    _mm256_storeu_ps(out, _mm256_permute2f128_ps(s0, s4, 0x20));
+    _mm256_storeu_ps(out + cin, _mm256_permute2f128_ps(s1, s5, 0x20));
+    _mm256_storeu_ps(out + 2 * cin, _mm256_permute2f128_ps(s2, s6, 0x20));
+    _mm256_storeu_ps(out + 3 * cin, _mm256_permute2f128_ps(s3, s7, 0x20));
+    _mm256_storeu_ps(out + 4 * cin, _mm256_permute2f128_ps(s0, s4, 0x31));
+    _mm256_storeu_ps(out + 5 * cin, _mm256_permute2f128_ps(s1, s5, 0x31));
+    _mm256_storeu_ps(out + 6 * cin, _mm256_permute2f128_ps(s2, s6, 0x31));
+    _mm256_storeu_ps(out + 7 * cin, _mm256_permute2f128_ps(s3, s7, 0x31));
+}
+#endif
+
 /// Copies the input that output rows oz0..<oz1 × oy0..<oy1 read into `block` [nz][ny][nx][cin],
-/// zero where it falls outside the volume (the convolution's padding).
-static void gather_channels_last(const ck_conv_geometry *g, int cin, const float *const *in_planes, int oz0, int oz1,
-                                 int oy0, int oy1, float *block) {
+/// zero where it falls outside the volume (the convolution's padding). Groups of 8 channels go
+/// through 8×8 vector transposes (`vector` non-zero); the rest, and the reference path, are
+/// copied one value at a time.
+static void gather_channels_last(int vector, const ck_conv_geometry *g, int cin, const float *const *in_planes,
+                                 int oz0, int oz1, int oy0, int oy1, float *block) {
     int nz, ny, nx;
     input_block(g, oz0, oz1, oy0, oy1, &nz, &ny, &nx);
     const int d = g->in_size[0], h = g->in_size[1], w = g->in_size[2];
@@ -180,7 +209,19 @@ static void gather_channels_last(const ck_conv_geometry *g, int cin, const float
             if (lo > 0) memset(row, 0, sizeof(float) * (size_t)lo * (size_t)cin);
             if (hi < nx) memset(row + (long)hi * cin, 0, sizeof(float) * (size_t)(nx - hi) * (size_t)cin);
             long offset = ((long)iz * h + iy) * w + x0;
-            for (int ci = 0; ci < cin; ci++) {
+            int ci = 0;
+#if defined(__x86_64__)
+            if (vector && hi - lo >= 8)
+                for (; ci + 8 <= cin; ci += 8) {
+                    const float *src[8];
+                    for (int k = 0; k < 8; k++) src[k] = in_planes[ci + k] + offset;
+                    int xx = lo;
+                    for (; xx + 8 <= hi; xx += 8) transpose8x8(src, xx, row + ci, cin);
+                    for (; xx < hi; xx++)
+                        for (int k = 0; k < 8; k++) row[(long)xx * cin + ci + k] = src[k][xx];
+                }
+#endif
+            for (; ci < cin; ci++) {
                 const float *src = in_planes[ci] + offset;
                 for (int xx = lo; xx < hi; xx++) row[(long)xx * cin + ci] = src[xx];
             }
@@ -192,7 +233,12 @@ static void conv_channel_tiles(int reference, const ck_conv_geometry *g, int cin
                     int oy0, int oy1, float *scratch) {
     int nz, ny, nx;
     input_block(g, oz0, oz1, oy0, oy1, &nz, &ny, &nx);
-    gather_channels_last(g, cin, in_planes, oz0, oz1, oy0, oy1, scratch);
+#if defined(__x86_64__)
+    const int vector = !reference && has_avx2_fma();
+#else
+    const int vector = 0;
+#endif
+    gather_channels_last(vector, g, cin, in_planes, oz0, oz1, oy0, oy1, scratch);
     const int kd = g->kernel[0], kh = g->kernel[1], kw = g->kernel[2];
     const int taps = kd * kh * kw;
     const int ow = g->out_size[2];

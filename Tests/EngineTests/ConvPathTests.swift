@@ -4,7 +4,9 @@ import XCTest
 /// The vector paths of the direct convolution against the scalar `fmaf` reference (bit for bit)
 /// and against a float64 direct convolution written here (within `fastVsNaive`): position tiles
 /// (one input channel, few output channels, 1×1×1 kernels; also through the strided adjoint, which
-/// writes with a stride), channel tiles, and the single-pass 2×2×2 stride-2 up-convolution.
+/// writes with a stride), channel tiles (whose gather transposes groups of 8 channels with vector
+/// shuffles; the reference copies one value at a time), and the single-pass 2×2×2 stride-2
+/// up-convolution.
 /// Sizes end in partial tiles and split into several chunks of planes or of rows.
 final class ConvPathTests: XCTestCase {
     private struct Case {
@@ -22,6 +24,8 @@ final class ConvPathTests: XCTestCase {
         Case(cin: 5, cout: 3, kernel: 3, stride: 1, input: [2, 25, 13], bias: true),
         Case(cin: 3, cout: 8, kernel: 3, stride: 2, input: [9, 10, 23], bias: true),
         Case(cin: 16, cout: 16, kernel: 3, stride: 1, input: [5, 11, 19], bias: true),
+        // Two groups of 8 channels and a remainder through the vector gather (24 in the backward).
+        Case(cin: 20, cout: 24, kernel: 3, stride: 1, input: [4, 9, 21], bias: true),
     ]
 
     func testConvolutionPathsMatchScalarReferenceAndFloat64() {

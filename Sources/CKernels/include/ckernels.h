@@ -1,6 +1,7 @@
 #ifndef CKERNELS_H
 #define CKERNELS_H
 
+#include <stddef.h>
 #include "cksha256.h"
 
 /// Geometry of a 3-D convolution: input and output grid sizes, kernel, stride and zero padding
@@ -42,5 +43,16 @@ long ck_direct_scratch_count(int path, const ck_conv_geometry *g, int cin, int p
 void ck_conv_direct(int path, const ck_conv_geometry *g, int cin, const float *const *in_planes, int cout,
                     const float *packed_weight, const float *bias, float *const *out_planes, int oz0, int oz1,
                     int oy0, int oy1, float *scratch);
+
+// Anonymous memory for large buffers, in whole pages (`bytes` a multiple of the page size).
+// Fresh pages read as zero and cost a page fault each on first touch.
+
+/// A mapping of `bytes`, or NULL when the system refuses.
+float *ck_pages_map(size_t bytes);
+/// The mapping grown to `new_bytes` (possibly moved; pages already touched stay resident), or NULL.
+float *ck_pages_grow(float *pages, size_t old_bytes, size_t new_bytes);
+/// Returns the pages to the system while keeping the mapping (they read as zero when touched again).
+void ck_pages_discard(float *pages, size_t bytes);
+void ck_pages_unmap(float *pages, size_t bytes);
 
 #endif

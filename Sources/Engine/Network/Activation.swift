@@ -78,7 +78,9 @@ public enum Activation: Sendable, Equatable {
             let slope = negativeSlope(channel: c)
             let (s, b) = (scale[c], shift[c])
             let gp = g.base + c * plane, vp = src.base + c * plane
-            for i in 0..<plane where s * vp[i] + b <= 0 { gp[i] *= slope }
+            // A multiply by 1 or the slope rather than a branch: the signs are random, and the
+            // branch-free loop vectorises (g·1 is g, so the bits are the same).
+            for i in 0..<plane { gp[i] *= s * vp[i] + b <= 0 ? slope : 1 }
         }
     }
 }

@@ -248,24 +248,33 @@ public struct Conv3d: Sendable {
                                         inputGradients: inputGradients, bias: bias)
             return
         }
-        // Phases no tap reaches (a stride larger than the kernel) stay zero.
-        for slab in inputGradients { slab.pointer.update(repeating: 0, count: slab.channels * plane) }
-        defer { if let bias { Conv3d.addBias(bias, to: inputGradients, plane: plane) } }
-        guard outSize.allSatisfy({ $0 > 0 }) else { return }
+        var phases: [(residue: [Int], phase: AdjointPhase)] = []
+        var everyResidue = outSize.allSatisfy { $0 > 0 }
         for rz in 0..<g.stride[0] {
             for ry in 0..<g.stride[1] {
                 for rx in 0..<g.stride[2] {
-                    guard let phase = AdjointPhase(geometry: g, residue: [rz, ry, rx], inputSize: inputSize) else {
-                        continue
-                    }
-                    phase.weight(of: self).withUnsafeBufferPointer { w in
-                        Conv3d.correlate(inputs: [ChannelSlab(pointer: outputGradient, channels: outChannels)],
-                                         inputSize: outSize, outputs: inputGradients, weight: w.baseAddress!,
-                                         bias: nil, cin: outChannels, cout: inChannels, geometry: phase.geometry,
-                                         outputSize: phase.count,
-                                         destination: (inputSize, g.stride, [rz, ry, rx]), reference: reference)
+                    if let phase = AdjointPhase(geometry: g, residue: [rz, ry, rx], inputSize: inputSize) {
+                        phases.append(([rz, ry, rx], phase))
+                    } else {
+                        everyResidue = false
                     }
                 }
+            }
+        }
+        // Residues no tap reaches (a stride larger than the kernel) stay zero; when every residue
+        // has a phase, the phases overwrite every voxel and zeroing first would be a wasted pass.
+        if !everyResidue {
+            for slab in inputGradients { slab.pointer.update(repeating: 0, count: slab.channels * plane) }
+        }
+        defer { if let bias { Conv3d.addBias(bias, to: inputGradients, plane: plane) } }
+        guard outSize.allSatisfy({ $0 > 0 }) else { return }
+        for (residue, phase) in phases {
+            phase.weight(of: self).withUnsafeBufferPointer { w in
+                Conv3d.correlate(inputs: [ChannelSlab(pointer: outputGradient, channels: outChannels)],
+                                 inputSize: outSize, outputs: inputGradients, weight: w.baseAddress!,
+                                 bias: nil, cin: outChannels, cout: inChannels, geometry: phase.geometry,
+                                 outputSize: phase.count, destination: (inputSize, g.stride, residue),
+                                 reference: reference)
             }
         }
     }
@@ -341,7 +350,7 @@ public struct Conv3d: Sendable {
     /// (channel tiles, or position tiles for narrow layers; `ck_direct_path` picks) run one fused
     /// multiply-add chain per output over (input channel, tap).
     /// Nothing is packed per column, so the work is nearly all multiply-adds even at 16 channels.
-    /// Chunks are spread over the workers.
+    /// Chunks go to whichever worker is free (`Parallel.forEachClaimed`).
     ///
     /// `outputSize` (default: the geometry's) sets how many outputs to compute per axis; inputs read
     /// past the volume are zero. `destination` places output (z, y, x) at (z·stride + offset, …) of
@@ -410,11 +419,11 @@ public struct Conv3d: Sendable {
         let shared = SharedDirectArguments(geometry: geometry, inputPlanes: inputPlanes, outputPlanes: outputPlanes,
                                            weight: SharedPointer(packed),
                                            bias: bias.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) })
-        Parallel.forEachBlock(zChunks * yChunks) { chunks in
+        Parallel.forEachClaimed(zChunks * yChunks) { next in
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
             defer { scratch.deallocate() }
             var geometry = shared.geometry
-            for c in chunks {
+            while let c = next() {
                 let z0 = (c / yChunks) * chunkPlanes, y0 = (c % yChunks) * chunkRows
                 shared.inputPlanes.withUnsafeBufferPointer { inp in
                     shared.outputPlanes.withUnsafeBufferPointer { outp in

@@ -30,19 +30,27 @@ struct ConvADN: Sendable {
     /// Inputs are concatenated along channels (without copying).
     func forward(_ inputs: [FeatureMap]) -> FeatureMap {
         let y = convolve(inputs)
-        _ = norm.normalize(y)
-        let (scale, shift) = affine
-        activation.activate(source: y, scale: scale, shift: shift, into: y)
+        _ = normalizeActivate(y, into: y)
         return y
     }
 
     func forwardSaving(_ inputs: [FeatureMap]) -> (FeatureMap, Saved) {
         let y = convolve(inputs)
-        let inverseStd = norm.normalize(y)
         let out = FeatureMap(shape: y.shape)
+        let inverseStd = normalizeActivate(y, into: out)
+        return (out, Saved(source: y, inverseStd: inverseStd))
+    }
+
+    /// `y` becomes the source (x̂ for a statistics norm) and `out` (which may be `y`) the
+    /// activation of scale·source + shift; instance norm does both in its normalising pass.
+    private func normalizeActivate(_ y: FeatureMap, into out: FeatureMap) -> [Float] {
+        if case .statistics(let n) = norm {
+            return n.normalize(y.pointer, plane: y.plane, activation: activation, into: out.pointer)
+        }
+        let inverseStd = norm.normalize(y)
         let (scale, shift) = affine
         activation.activate(source: y, scale: scale, shift: shift, into: out)
-        return (out, Saved(source: y, inverseStd: inverseStd))
+        return inverseStd
     }
 
     /// `gradient` (∂L/∂output) is overwritten. Returns ∂L/∂input split like the forward inputs.

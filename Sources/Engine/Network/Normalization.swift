@@ -79,6 +79,36 @@ public struct InstanceNorm3d: Sendable {
         return inverseStd
     }
 
+    /// `normalize`, and in the same pass `output` = activation(γ·x̂ + β) (the arithmetic of
+    /// `Activation.activate`, so the bits are those of the two passes). `output` may be `buffer`,
+    /// which then ends as the activation and x̂ is not kept.
+    func normalize(_ buffer: UnsafeMutablePointer<Float>, plane: Int, activation: Activation,
+                   into output: UnsafeMutablePointer<Float>) -> [Float] {
+        var inverseStd = [Float](repeating: 0, count: channels)
+        let buf = SharedPointer(buffer), dst = SharedPointer(output)
+        let eps = Double(self.eps)
+        let (gamma, beta) = (scale, shift)
+        inverseStd.withUnsafeMutableBufferPointer { isp in
+            let out = SharedPointer(isp.baseAddress!)
+            Parallel.forEach(channels) { c in
+                let p = buf.base + c * plane, o = dst.base + c * plane
+                let m = Reductions.mean(p, count: plane)
+                let sq = Reductions.squaredDeviation(p, mean: m, count: plane)
+                let s = Float(1 / (sq / Double(plane) + eps).squareRoot())
+                let (a, b) = (gamma[c], beta[c])
+                let slope = activation.negativeSlope(channel: c)
+                for i in 0..<plane {
+                    let normalized = m.deviation(p[i]) * s
+                    p[i] = normalized
+                    let pre = a * normalized + b
+                    o[i] = pre > 0 ? pre : pre * slope
+                }
+                out[c] = s
+            }
+        }
+        return inverseStd
+    }
+
     /// In place: `gradient` holds ∂L/∂y on entry and ∂L/∂x on return.
     func backward(gradient: UnsafeMutablePointer<Float>, normalized: UnsafeMutablePointer<Float>,
                   inverseStd: [Float], plane: Int) {

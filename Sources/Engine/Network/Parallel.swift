@@ -76,6 +76,21 @@ enum Parallel {
         }
     }
 
+    /// Runs `body` once per worker; each call takes indices of `0..<count` from `next()` until it
+    /// returns nil. Indices go to whichever worker is free, so a worker slowed by other load on
+    /// the machine takes fewer instead of holding the others up; `body` can set up per-worker
+    /// scratch once.
+    static func forEachClaimed(_ count: Int, _ body: @Sendable (_ next: () -> Int?) -> Void) {
+        guard count > 0 else { return }
+        let workers = min(workerCount, count)
+        let counter = ClaimCounter(limit: count)
+        if workers == 1 {
+            body(counter.next)
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in body(counter.next) }
+    }
+
     /// Calls `body` for each index, with dynamic scheduling (for uneven items such as channels
     /// of different cost). Iterations must be independent.
     static func forEach(_ count: Int, _ body: @Sendable (Int) -> Void) {
@@ -85,6 +100,23 @@ enum Parallel {
             return
         }
         DispatchQueue.concurrentPerform(iterations: count, execute: body)
+    }
+}
+
+/// The next unclaimed index below `limit`, shared by the workers of `forEachClaimed`.
+private final class ClaimCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    private let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    func next() -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard value < limit else { return nil }
+        value += 1
+        return value - 1
     }
 }
 

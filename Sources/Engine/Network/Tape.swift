@@ -2,33 +2,32 @@ import Foundation
 
 /// A tensor buffer inside a network pass, in C order (last dimension fastest). It owns a raw
 /// buffer so that it is freed the moment its last reference goes, and so that several buffers can
-/// be handed to one kernel call. Convolution code reads it as [C, D, H, W]; token code as
-/// [N, C] rows.
+/// be handed to one kernel call; large buffers are recycled within a pass (`BufferPool`).
+/// Convolution code reads it as [C, D, H, W]; token code as [N, C] rows.
 final class FeatureMap: @unchecked Sendable {
     let shape: [Int]
     let pointer: UnsafeMutablePointer<Float>
+    /// What `BufferPool.release` needs back.
+    private let capacity: Int
 
     /// Uninitialised: every kernel writing a fresh map overwrites all of it.
     init(shape: [Int]) {
         self.shape = shape
-        pointer = .allocate(capacity: max(1, shape.reduce(1, *)))
+        (pointer, capacity) = BufferPool.shared.allocate(count: shape.reduce(1, *))
     }
 
     /// Zero-filled.
-    init(zeros shape: [Int]) {
-        self.shape = shape
-        let n = shape.reduce(1, *)
-        pointer = .allocate(capacity: max(1, n))
-        pointer.initialize(repeating: 0, count: n)
+    convenience init(zeros shape: [Int]) {
+        self.init(shape: shape)
+        pointer.initialize(repeating: 0, count: count)
     }
 
-    init(_ tensor: Tensor) {
-        shape = tensor.shape
-        pointer = .allocate(capacity: max(1, tensor.count))
+    convenience init(_ tensor: Tensor) {
+        self.init(shape: tensor.shape)
         tensor.data.withUnsafeBufferPointer { pointer.initialize(from: $0.baseAddress!, count: tensor.count) }
     }
 
-    deinit { pointer.deallocate() }
+    deinit { BufferPool.shared.release(pointer, count: count, capacity: capacity) }
 
     var channels: Int { shape[0] }
     var spatial: [Int] { Array(shape[1...]) }
@@ -144,19 +143,28 @@ protocol TapedNetwork: SegmentationNetwork {
 
 extension TapedNetwork {
     public func forward(_ input: Tensor) -> Tensor {
-        let graph = Graph(tape: nil)
-        return run(graph.input(FeatureMap(input)), graph).value.tensor
+        BufferPool.shared.duringPass {
+            let graph = Graph(tape: nil)
+            let logits = run(graph.input(FeatureMap(input)), graph).value
+            BufferPool.shared.releaseCached()
+            return logits.tensor
+        }
     }
 
     public func forward(_ input: Tensor, outputGradient: (Tensor) throws -> Tensor?) rethrows
         -> (logits: Tensor, inputGradient: Tensor?) {
-        let tape = Tape()
-        let graph = Graph(tape: tape)
-        let x = graph.input(FeatureMap(input))
-        let y = run(x, graph)
-        let logits = y.value.tensor
-        guard let dLogits = try outputGradient(logits) else { return (logits, nil) }
-        precondition(dLogits.shape == logits.shape, "output gradient must have the logits' shape")
-        return (logits, tape.gradient(of: y, seed: FeatureMap(dLogits), withRespectTo: x).tensor)
+        try BufferPool.shared.duringPass {
+            let tape = Tape()
+            let graph = Graph(tape: tape)
+            let x = graph.input(FeatureMap(input))
+            let y = run(x, graph)
+            BufferPool.shared.releaseCached()
+            let logits = y.value.tensor
+            guard let dLogits = try outputGradient(logits) else { return (logits, nil) }
+            precondition(dLogits.shape == logits.shape, "output gradient must have the logits' shape")
+            let dx = tape.gradient(of: y, seed: FeatureMap(dLogits), withRespectTo: x)
+            BufferPool.shared.releaseCached()
+            return (logits, dx.tensor)
+        }
     }
 }
