@@ -30,8 +30,12 @@ public struct ClassSegmentMatrix: Equatable, Sendable {
 
     /// Each column's sum over the rows shown: 1 for mass with the background row, less without it
     /// (Agg²Exp normalises a target's mass over all segments).
-    public var columnSums: [Double] {
-        targets.indices.map { c in values.reduce(0) { $0 + ($1[c] ?? 0) } }
+    /// nil for a target whose every value is undefined (e.g. a class with no predicted voxels).
+    public var columnSums: [Double?] {
+        targets.indices.map { c in
+            let defined = values.compactMap { $0[c] }
+            return defined.isEmpty ? nil : defined.reduce(0, +)
+        }
     }
 
     /// The largest |value|: the shading scale, shared by every cell so columns compare.

@@ -56,6 +56,21 @@ enum Fixtures {
         }
         return ex
     }
+
+    /// A started session on a FakeProvider whose jobs block until released, showing gradient →
+    /// liver from the controller's cache: what the matrix and compare tests open their views on.
+    static func blockingSessionShowingLiver() -> (ExplorerSession, AnalysisController, FakeProvider) {
+        let scene = Self.scene()
+        let provider = FakeProvider(scene: scene, blocking: true)
+        let controller = AnalysisController(provider: provider)
+        controller.preload(AnalysisKey(method: "gradient", target: 1),
+                           AttributionDisplay(map: attribution(for: scene, target: 1)))
+        var ex = explorer(withAttribution: false)
+        ex.scene = scene
+        let session = ExplorerSession(explorer: ex, controller: controller)
+        session.start()
+        return (session, controller, provider)
+    }
 }
 
 /// A provider whose work is instant, or blocks until released (to test progress and cancel).

@@ -92,6 +92,17 @@ final class MatrixAndCompareTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(means.values[row][1]), spleenMean, accuracy: 1e-12)
     }
 
+    /// A target with no value in any segment (a class the model never predicts) has no Σ either,
+    /// rather than a sum of 0 that reads as "no mass".
+    func testMatrixSumIsUndefinedForATargetWithoutValues() throws {
+        var ex = Fixtures.explorer()
+        ex.knownRankings[2] = ex.rows.map { SegmentScore(label: $0.label, name: $0.name, voxels: $0.voxels, mass: nil, mean: nil) }
+        let matrix = ex.classSegmentMatrix
+        XCTAssertEqual(matrix.targets, [1, 2])
+        XCTAssertNil(matrix.columnSums[1])
+        XCTAssertEqual(try XCTUnwrap(matrix.columnSums[0]), 1, accuracy: 1e-9)
+    }
+
     func testMatrixKeysSelectAndEnterJumpsToTargetAndSegment() throws {
         let (session, scene) = sessionWithStoredSpleen()
         _ = session.handle(.key(.char("X")))
@@ -161,15 +172,7 @@ final class MatrixAndCompareTests: XCTestCase {
 
     /// A processing change re-ranks the shown map without cancelling the compare method's job.
     func testCompareJobSurvivesARefresh() {
-        let scene = Fixtures.scene()
-        let provider = FakeProvider(scene: scene, blocking: true)
-        let controller = AnalysisController(provider: provider)
-        controller.preload(AnalysisKey(method: "gradient", target: 1),
-                           AttributionDisplay(map: Fixtures.attribution(for: scene, target: 1)))
-        var ex = Fixtures.explorer(withAttribution: false)
-        ex.scene = scene
-        let session = ExplorerSession(explorer: ex, controller: controller)
-        session.start()
+        let (session, controller, provider) = Fixtures.blockingSessionShowingLiver()
         XCTAssertNotNil(session.explorer.attribution)
         _ = session.handle(.key(.char("C")))
         let keyB = AnalysisKey(method: "integrated-gradients", target: 1)

@@ -85,7 +85,7 @@ final class MatrixBatchTests: XCTestCase {
                 // Same kernels on the same inputs; sums may be ordered differently across threads.
                 XCTAssertEqual(matrix.values[r][c] ?? -1, expected ?? -2, accuracy: 1e-6, "target \(target) label \(label)")
             }
-            XCTAssertEqual(matrix.columnSums[c], 1, accuracy: 1e-6, "mass sums to 1 with the background row")
+            XCTAssertEqual(try XCTUnwrap(matrix.columnSums[c]), 1, accuracy: 1e-6, "mass sums to 1 with the background row")
         }
         // The maps persist: a new provider on the same cache has every target stored.
         let again = provider()
@@ -97,15 +97,7 @@ final class MatrixBatchTests: XCTestCase {
     /// A session on FakeProvider whose jobs block until released, the shown map (gradient → liver)
     /// already in the cache, and the matrix open: its batch runs background (0), then spleen (2).
     private func blockedBatch() -> (ExplorerSession, AnalysisController, FakeProvider) {
-        let scene = Fixtures.scene()
-        let fake = FakeProvider(scene: scene, blocking: true)
-        let controller = AnalysisController(provider: fake)
-        controller.preload(AnalysisKey(method: "gradient", target: 1),
-                           AttributionDisplay(map: Fixtures.attribution(for: scene, target: 1)))
-        var ex = Fixtures.explorer(withAttribution: false)
-        ex.scene = scene
-        let session = ExplorerSession(explorer: ex, controller: controller)
-        session.start()
+        let (session, controller, fake) = Fixtures.blockingSessionShowingLiver()
         XCTAssertNotNil(session.explorer.attribution)
         _ = session.handle(.key(.char("X")))
         waitUntil(session, "batch job running") { session.explorer.progress?.fraction == 0.5 }

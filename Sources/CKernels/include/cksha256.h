@@ -3,6 +3,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/// The 64 round constants K of FIPS 180-4, shared by both block functions.
+const uint32_t *ck_sha256_round_constants(void);
+
 /// 1 when this CPU has the SHA extensions (SHA-NI) that `ck_sha256_blocks` uses.
 int ck_sha256_accelerated(void);
 

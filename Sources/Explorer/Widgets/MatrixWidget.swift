@@ -222,7 +222,7 @@ public struct MatrixWidget: Widget {
         let sums = matrix.columnSums
         grid.put(painter.clean("Σ"), x: rect.x + 1, y: y, fg: df, bg: bg, attrs: .bold)
         for (n, c) in columns.enumerated() {
-            grid.put(Fmt.num(sums[c], digits: 3).leftPadded(to: Self.cellWidth - 1),
+            grid.put((sums[c].map { Fmt.num($0, digits: 3) } ?? "–").leftPadded(to: Self.cellWidth - 1),
                      x: rect.x + 1 + Self.nameWidth + 1 + n * Self.cellWidth, y: y, fg: df, bg: bg, attrs: .bold)
         }
     }
