@@ -61,7 +61,7 @@ final class MatrixBatchTests: XCTestCase {
         controller.wait()
         XCTAssertNil(controller.runningJob, "nothing starts before y")
         XCTAssertEqual(session.handle(.key(.char("y"))), .redraw)
-        XCTAssertNotNil(controller.runningJob, "y starts the first of the batch")
+        XCTAssertNotNil(session.explorer.matrixBatch?.computing, "y starts the first of the batch")
         waitUntil(session, timeout: 60, "all columns") {
             session.explorer.classSegmentMatrix.targets == [0, 1, 2, 3, 4] && session.explorer.progress == nil
         }
