@@ -37,8 +37,9 @@ public struct ImportedMap: Sendable {
 ///   `METHOD__TARGET[__ANYTHING].nii[.gz]` (two underscores between parts), e.g.
 ///   `gradient__liver.nii.gz` or `captum-ig__3__case07.nii`.
 ///
-/// A map must lie on the model grid or on the scan's grid (then it is reoriented and resampled
-/// like the CT, trilinear); any other grid is an error.
+/// A map must lie on the model grid or on the scan's grid (then it is moved onto the model grid
+/// as the CT was: reoriented and resampled trilinearly for a model.json model; for an nnU-Net
+/// folder through nnU-Net's transpose, crop and resampling); any other grid is an error.
 public enum AttributionImport {
     public static let indexFile = "attributions.json"
 
@@ -46,15 +47,21 @@ public enum AttributionImport {
     public struct Grids: Sendable {
         public var model: Grid
         public var scan: Grid
-        /// Model orientation code and spacing (the preprocessing the CT went through).
-        public var orientation: String
-        public var spacing: [Double]
+        /// Moves a volume on `scan` onto `model` as the CT was moved.
+        public var fromScan: @Sendable (Volume) throws -> Volume
 
-        public init(model: Grid, scan: Grid, orientation: String, spacing: [Double]) {
+        public init(model: Grid, scan: Grid, fromScan: @escaping @Sendable (Volume) throws -> Volume) {
             self.model = model
             self.scan = scan
-            self.orientation = orientation
-            self.spacing = spacing
+            self.fromScan = fromScan
+        }
+
+        /// A model.json model: reoriented to `orientation`, resampled (trilinear) to `spacing`.
+        public init(model: Grid, scan: Grid, orientation: String, spacing: [Double]) {
+            self.init(model: model, scan: scan) { volume in
+                let oriented = volume.reoriented(to: orientation)
+                return oriented.grid.matches(model) ? oriented : oriented.resampled(toSpacing: spacing)
+            }
         }
     }
 
@@ -170,8 +177,12 @@ public enum AttributionImport {
         }
         if volume.grid.matches(grids.model) { return (Volume(grid: grids.model, voxels: volume.voxels), false) }
         if volume.grid.matches(grids.scan) {
-            let oriented = volume.reoriented(to: grids.orientation)
-            let moved = oriented.grid.matches(grids.model) ? oriented : oriented.resampled(toSpacing: grids.spacing)
+            let moved: Volume
+            do {
+                moved = try grids.fromScan(Volume(grid: grids.scan, voxels: volume.voxels))
+            } catch {
+                throw AttributionImportError("\(path): \(error)")
+            }
             if moved.grid.matches(grids.model) { return (Volume(grid: grids.model, voxels: moved.voxels), true) }
         }
         throw AttributionImportError("\(path): grid \(volume.grid.summary) is neither the scan's grid "

@@ -71,6 +71,10 @@ extension ScanOptions {
         }
         let scene = Scene(scanPath: scanPath, ct: ct, labels: map, labelSource: labels.map { "file \($0)" } ?? "",
                           labelNames: names, labelColors: colors)
-        return Loaded(scene: scene, provider: provider, scanGrid: scan.grid, preprocessing: nil, nnunet: true)
+        let pipeline = parts.parts[0].pipeline
+        let input = inputs[0]
+        let grids = AttributionImport.Grids(model: ct.grid, scan: scan.grid) { try pipeline.networkMap($0, input: input) }
+        return Loaded(scene: scene, provider: provider, scanGrid: scan.grid, preprocessing: nil,
+                      importGrids: grids)
     }
 }

@@ -35,10 +35,10 @@ struct ScanOptions: ParsableArguments {
         /// The scan's own grid, before it was moved onto the model grid.
         var scanGrid: Grid
         var preprocessing: PreprocessingConfig?
-        /// True for nnU-Net folders: everything lies on nnU-Net's network grid.
-        var nnunet = false
         /// Label → model class for a label map from a file, from the model's label_groups.json.
         var labelClasses: [Int32: Int] = [:]
+        /// Where `--attributions` maps may lie and how a scan-grid map reaches the model grid.
+        var importGrids: AttributionImport.Grids?
     }
 
     /// Whether `path` is the bundled sample CT (compared after resolving symbolic links).
@@ -172,8 +172,11 @@ struct ScanOptions: ParsableArguments {
         let scene = Scene(scanPath: scanPath, ct: ct, labels: map, labelSource: labelPath.map { "file \($0)" } ?? "",
                           labelNames: names, labelColors: colors)
         let classes = map != nil ? try modelDirectory.map(Self.labelClasses) ?? [:] : [:]
+        let grids = preprocessing.map {
+            AttributionImport.Grids(model: ct.grid, scan: scanGrid, orientation: $0.orientation, spacing: $0.spacing)
+        }
         return Loaded(scene: scene, provider: provider, scanGrid: scanGrid, preprocessing: preprocessing,
-                      labelClasses: classes)
+                      labelClasses: classes, importGrids: grids)
     }
 }
 
@@ -251,15 +254,9 @@ struct ViewCommand: ParsableCommand {
         }
         let controller = loaded.provider.map(AnalysisController.init)
         if !attributions.isEmpty {
-            if loaded.nnunet {
-                throw ValidationError("--attributions does not take nnU-Net folders yet: open the maps with a "
-                    + "model.json model, or compute them in the explorer")
-            }
-            guard let controller, let preprocessing = loaded.preprocessing else {
+            guard let controller, let grids = loaded.importGrids else {
                 throw ValidationError("--attributions needs a model (--model DIR) to name the targets of its maps")
             }
-            let grids = AttributionImport.Grids(model: loaded.scene.ct.grid, scan: loaded.scanGrid,
-                                                orientation: preprocessing.orientation, spacing: preprocessing.spacing)
             let maps: [ImportedMap]
             do {
                 maps = try AttributionImport.load(attributions, classNames: explorer.classNames, grids: grids)

@@ -45,6 +45,18 @@ final class NNUNetNetworkGridTests: XCTestCase {
         let input = try pipeline.prepare(scan, scanPath: scanPath)
         XCTAssertNotNil(input.resampled, "the case resamples")
         try check(input, image: try pipeline.networkImage(scan, input: input), case: "nnunet", huTolerance: 1e-2)
+        try checkMap(scan, pipeline: pipeline, input: input, case: "nnunet", huTolerance: 1e-2)
+    }
+
+    /// A map on the scan's grid (here the CT × 1e-3) reaches the network grid as the CT does.
+    private func checkMap(_ scan: Volume, pipeline: NNUNetPipeline, input: NNUNetInput, case name: String,
+                          huTolerance: Double) throws {
+        let map = try pipeline.networkMap(Volume(grid: scan.grid, voxels: scan.voxels.map { $0 * 1e-3 }), input: input)
+        XCTAssertTrue(map.grid.matches(input.grid), name)
+        let want = try reference(name)
+        for (v, hu) in zip(want.voxels, want.hu) {
+            XCTAssertEqual(Double(map[v[0], v[1], v[2]]), hu * 1e-3, accuracy: huTolerance * 1e-3, "\(name) map at \(v)")
+        }
     }
 
     func testTotalSegmentatorGridIsWhereItsZoomSamplesTheScan() throws {
@@ -60,5 +72,7 @@ final class NNUNetNetworkGridTests: XCTestCase {
         XCTAssertGreaterThan(abs(approximate.x - exact.x), 0.1)
         // The int32-truncated HU, exact up to float rounding at integer boundaries.
         try check(input, image: try pipeline.networkImage(scan, input: input), case: "totalsegmentator", huTolerance: 1)
+        // A map keeps its fractions: the CT × 1e-3 would truncate to 0 nearly everywhere.
+        try checkMap(scan, pipeline: pipeline, input: input, case: "totalsegmentator", huTolerance: 1)
     }
 }

@@ -8,7 +8,8 @@ import XCTest
 /// at a typed voxel are the ones nibabel, nnunetv2 and scipy give for it
 /// (EngineTests/Fixtures/nnunet/make_view_geometry.py). Two cases on a 1.5 mm LPS crop of a real
 /// CT: nnU-Net's pipeline resampling to 2 mm with transpose_forward [0, 2, 1], and a two-part
-/// TotalSegmentator model (RAS, zoomed to 3 mm) explaining a class of its second part.
+/// TotalSegmentator model (RAS, zoomed to 3 mm) explaining a class of its second part. Both maps
+/// then open again with `view --attributions`, one of them from the scan's own grid.
 final class NNUNetExplorerTests: XCTestCase {
     private static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("EngineTests/Fixtures/nnunet")
@@ -82,7 +83,7 @@ final class NNUNetExplorerTests: XCTestCase {
     /// Opens the explorer, waits for `method → target`, checks the probe at the reference's
     /// voxels, saves the map and compares it with explain's; returns the saved map.
     private func checkExplorer(models: [String], referenceCase: String, target: String, targetIndex: Int,
-                               nextTargets: Int) throws {
+                               nextTargets: Int, huTolerance: Double) throws {
         start([scan] + models.flatMap { ["--model", $0] })
         try waitFor(60, "the gradient of class 1") { $0.contains("gradient → ") && $0.contains(" (p") }
         for _ in 0..<nextTargets { tmux(["send-keys", "-t", session, "n"]) }
@@ -125,18 +126,56 @@ final class NNUNetExplorerTests: XCTestCase {
             let w = map.grid.world(Double(v[0]), Double(v[1]), Double(v[2]))
             XCTAssertLessThanOrEqual([w.x - ras[0], w.y - ras[1], w.z - ras[2]].map(abs).max()!, 1e-3, "\(v)")
         }
+        try FileManager.default.removeItem(at: workDir.appendingPathComponent(saved))
+        try checkImport(models: models, target: target, explained: out, reference: want, huTolerance: huTolerance)
+    }
+
+    /// `view --attributions` opens explain's network-grid map as it is, and a map on the scan's
+    /// own grid (the CT × 1e-3, as method `ct-scaled`) moved as the CT was: saved again with `S`,
+    /// the first equals explain's file and the second is the reference's HU × 1e-3.
+    private func checkImport(models: [String], target: String, explained: String,
+                             reference want: (voxels: [[Int]], ras: [[Double]], hu: [Double]),
+                             huTolerance: Double) throws {
+        let gradientMap = workDir.appendingPathComponent("gradient__\(target).nii.gz").path
+        try FileManager.default.moveItem(atPath: explained, toPath: gradientMap)
+        let ct = try NIfTI.readVolume(scan)
+        let scanMap = workDir.appendingPathComponent("ct-scaled__\(target).nii.gz").path
+        try NIfTI.write(Volume(grid: ct.grid, voxels: ct.voxels.map { $0 * 1e-3 }), to: scanMap)
+        tmux(["kill-session", "-t", session])
+        start([scan, "--attributions", scanMap, gradientMap] + models.flatMap { ["--model", $0] })
+        try waitFor(60, "the imported maps") { $0.contains("ct-scaled → \(target)") }
+
+        func saveShown(_ method: String) throws -> Volume {
+            tmux(["send-keys", "-t", session, "S"])
+            try waitFor(10, "the saved \(method) map") { $0.contains("Map saved to") && $0.contains("\(method)__") }
+            let name = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: workDir.path)
+                .first { $0.hasPrefix("\(method)__\(target)__") && $0.hasSuffix(".nii.gz") })
+            return try NIfTI.readVolume(workDir.appendingPathComponent(name).path)
+        }
+        let moved = try saveShown("ct-scaled")
+        for (v, hu) in zip(want.voxels, want.hu) {
+            XCTAssertEqual(Double(moved[v[0], v[1], v[2]]), hu * 1e-3, accuracy: huTolerance * 1e-3, "ct-scaled at \(v)")
+        }
+        tmux(["send-keys", "-t", session, "m"])
+        try waitFor(10, "the imported gradient") { $0.contains("gradient → \(target)") }
+        XCTAssertEqual(try saveShown("gradient").voxels, try NIfTI.readVolume(gradientMap).voxels,
+                       "the network-grid map is shown as it was written")
+        tmux(["send-keys", "-t", session, "q"])
+        try waitFor(10, "a clean exit") { $0.contains("agg2exp-exit=0") }
     }
 
     func testNNUNetFolderMatchesExplainOnTheResampledNetworkGrid() throws {
         let folder = Self.fixtures.appendingPathComponent("resample_iso/nnUNetTrainer__nnUNetPlans__3d_fullres").path
-        try checkExplorer(models: [folder], referenceCase: "nnunet", target: "bone", targetIndex: 2, nextTargets: 1)
+        try checkExplorer(models: [folder], referenceCase: "nnunet", target: "bone", targetIndex: 2, nextTargets: 1,
+                          huTolerance: 1e-2)
     }
 
     func testTotalSegmentatorPartsExplainThroughTheSecondPart() throws {
         let folders = ["Dataset291_TotalSegmentator_part1_fixture", "Dataset292_TotalSegmentator_part2_fixture"].map {
             Self.fixtures.appendingPathComponent("parts/\($0)/nnUNetTrainerNoMirroring__nnUNetPlans__3d_fullres").path
         }
+        // The zoom is not truncated for a map: within 1 HU of the reference's int32 HU.
         try checkExplorer(models: folders, referenceCase: "totalsegmentator", target: "vertebrae_L1", targetIndex: 4,
-                          nextTargets: 3)
+                          nextTargets: 3, huTolerance: 1)
     }
 }

@@ -12,7 +12,19 @@ extension NNUNetPipeline {
     /// came from `prepareAsTotalSegmentator`, then the permutation, the crop and the resampling
     /// (`resampling_fn_data_kwargs`) the network input went through.
     public func networkImage(_ scan: Volume, input: NNUNetInput) throws -> Volume {
-        let source = input.scan == nil ? scan : TotalSegmentator.preprocess(scan, spacing: niftiSpacing)
+        try onNetworkGrid(scan, input: input, truncating: true)
+    }
+
+    /// A map on the scan's own grid (an attribution map made elsewhere) moved onto the network
+    /// grid of `input` as the scan was moved, without the int32 truncation, which would erase
+    /// values below 1.
+    public func networkMap(_ map: Volume, input: NNUNetInput) throws -> Volume {
+        try onNetworkGrid(map, input: input, truncating: false)
+    }
+
+    private func onNetworkGrid(_ volume: Volume, input: NNUNetInput, truncating: Bool) throws -> Volume {
+        let source = input.scan == nil ? volume
+            : TotalSegmentator.preprocess(volume, spacing: niftiSpacing, truncating: truncating)
         var values = input.fromSource(source.voxels)
         if let r = input.resampled {
             values = try folder.resampling.get().data.resample(values, channels: 1, shape: r.croppedShape,

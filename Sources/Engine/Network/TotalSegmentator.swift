@@ -16,11 +16,12 @@ public enum TotalSegmentator {
         }
     }
 
-    /// The resampled, int32-truncated scan nnU-Net sees: RAS, `spacing` mm.
-    public static func preprocess(_ scan: Volume, spacing: [Double]) -> Volume {
+    /// The resampled, int32-truncated scan nnU-Net sees: RAS, `spacing` mm (`truncating` false
+    /// keeps the fractions, for maps moved the same way).
+    public static func preprocess(_ scan: Volume, spacing: [Double], truncating: Bool = true) -> Volume {
         let canonical = scan.reoriented(to: "RAS")
         let zoom = zip(canonical.grid.spacing, spacing).map { $0 / $1 }
-        return resample(canonical, zoom: zoom, order: 1, truncating: true)
+        return resample(canonical, zoom: zoom, order: 1, truncating: truncating)
     }
 
     /// The label map of `labels` (on the preprocessed grid) on the grid of `scan`.
