@@ -23,10 +23,20 @@ func runNetworkBenchmarks() {
         let peak = sgemmPeakGFLOPS()
         let forward = try networkMedianSeconds(runs) { _ = try model.logits(input, progress: nil, cancel: nil) }
         let forwardRSS = peakRSSMegabytes()
+        var faults = minorPageFaults()
         let gradient = try networkMedianSeconds(runs) {
             _ = try model.targetGradient(input, target: target, progress: nil, cancel: nil)
         }
+        let gradientFaults = (minorPageFaults() - faults) / (runs + 1)
         let gradientRSS = peakRSSMegabytes()
+        // As the steps of Integrated Gradients or SmoothGrad run: one pass after another, each
+        // starting on the feature maps the one before freed.
+        faults = minorPageFaults()
+        let inRow = try NetworkMemory.acrossPasses {
+            try networkMedianSeconds(runs) { _ = try model.targetGradient(input, target: target, progress: nil, cancel: nil) }
+        }
+        let inRowFaults = (minorPageFaults() - faults) / (runs + 1)
+        let inRowRSS = peakRSSMegabytes()
         let plan = model.plan(imageSize: Array(input.shape[1...]))
         let flops = convolutionFLOPs(model: model) * Double(plan.starts.count)
         print("network benchmarks: \(source); input \(input.shape.map(String.init).joined(separator: "×")), "
@@ -35,8 +45,11 @@ func runNetworkBenchmarks() {
         print(String(format: "  sgemm reference (2 workers, 1024³ each)    %8.1f GFLOP/s", peak))
         print(String(format: "  forward                      %9.0f ms   conv %5.1f GFLOP/s = %4.0f%% of sgemm   peak RSS %6.0f MB",
                      forward * 1e3, flops / forward / 1e9, 100 * flops / forward / 1e9 / peak, forwardRSS))
-        print(String(format: "  forward + input gradient     %9.0f ms   conv %5.1f GFLOP/s = %4.0f%% of sgemm   peak RSS %6.0f MB",
-                     gradient * 1e3, 2 * flops / gradient / 1e9, 100 * 2 * flops / gradient / 1e9 / peak, gradientRSS))
+        print(String(format: "  forward + input gradient     %9.0f ms   conv %5.1f GFLOP/s = %4.0f%% of sgemm   peak RSS %6.0f MB   %7d page faults per pass",
+                     gradient * 1e3, 2 * flops / gradient / 1e9, 100 * 2 * flops / gradient / 1e9 / peak, gradientRSS,
+                     gradientFaults))
+        print(String(format: "  same, passes in a row        %9.0f ms   conv %5.1f GFLOP/s = %4.0f%% of sgemm   peak RSS %6.0f MB   %7d page faults per pass",
+                     inRow * 1e3, 2 * flops / inRow / 1e9, 100 * 2 * flops / inRow / 1e9 / peak, inRowRSS, inRowFaults))
         print("  target: class \(classIndex) '\(model.classes[classIndex])', \(counts[classIndex]) predicted voxels")
         print("  compare: python3 scripts/benchmark_pytorch.py --runs \(runs)  (same model, input and threads)")
     } catch {
@@ -109,6 +122,13 @@ func sgemmPeakGFLOPS() -> Double {
         }
     }
     return 2 * 2 * pow(Double(n), 3) / seconds / 1e9
+}
+
+/// Minor page faults of the process so far (first touches of fresh pages).
+func minorPageFaults() -> Int {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return usage.ru_minflt
 }
 
 /// VmHWM from /proc/self/status: the process's peak resident set so far.

@@ -11,7 +11,8 @@ final class BufferPoolTests: XCTestCase {
         super.tearDown()
     }
 
-    func testRecyclingKeepsResultsAndPeakMemory() throws {
+    /// A three-stage PlainConvUNet with random weights, an input and an output gradient.
+    private func smallUNet() throws -> (network: any SegmentationNetwork, input: Tensor, seed: Tensor) {
         let stages = 3
         let architecture = try PlainConvUNetArchitecture(arguments: [
             "input_channels": .number(1), "num_classes": .number(3), "n_stages": .number(Double(stages)),
@@ -30,8 +31,11 @@ final class BufferPoolTests: XCTestCase {
             parameters[key] = rng.floats(shape.reduce(1, *), -0.3, 0.3)
         }
         let network = architecture.build(parameters: parameters)
-        let input = rng.tensor([1, 16, 20, 24])
-        let seed = rng.tensor([3, 16, 20, 24])
+        return (network, rng.tensor([1, 16, 20, 24]), rng.tensor([3, 16, 20, 24]))
+    }
+
+    func testRecyclingKeepsResultsAndPeakMemory() throws {
+        let (network, input, seed) = try smallUNet()
         func pass() -> (Tensor, Tensor, NetworkMemory.Peaks) {
             _ = NetworkMemory.takePeaks()
             let (logits, gradient) = network.forward(input) { _ in seed }
@@ -51,5 +55,30 @@ final class BufferPoolTests: XCTestCase {
         }
         // Inference recycles too and gives the same logits.
         XCTAssertEqual(network.forward(input).data, plainLogits.data, "inference logits bits")
+    }
+
+    /// Passes in a row (`NetworkMemory.acrossPasses`, as a method's steps and a scan's windows
+    /// run) reuse the maps the pass before freed, with the same bits and never more bytes held
+    /// than the most in use at once; nothing is kept afterwards.
+    func testConsecutivePassesReuseTheMapsOfThePassBefore() throws {
+        let (network, input, seed) = try smallUNet()
+        NetworkMemory.recycle(minimumBytes: Int.max)
+        let (plainLogits, plainGradient) = network.forward(input) { _ in seed }
+        NetworkMemory.recycle(minimumBytes: 0)
+        _ = network.forward(input) { _ in seed }
+        _ = NetworkMemory.takePeaks()
+        _ = network.forward(input) { _ in seed }
+        let alone = NetworkMemory.takePeaks().reused
+
+        let passes = 3
+        let results = NetworkMemory.acrossPasses { (0..<passes).map { _ in network.forward(input) { _ in seed } } }
+        let peaks = NetworkMemory.takePeaks()
+        for (logits, gradient) in results {
+            XCTAssertEqual(logits.data, plainLogits.data, "logits bits")
+            XCTAssertEqual(gradient!.data, plainGradient!.data, "input gradient bits")
+        }
+        XCTAssertGreaterThan(peaks.reused, passes * alone + 10, "later passes start on the maps of the one before")
+        XCTAssertLessThanOrEqual(peaks.held, peaks.live, "held bytes never above the live peak")
+        XCTAssertEqual(NetworkMemory.takePeaks().held, 0, "nothing kept after the last pass")
     }
 }

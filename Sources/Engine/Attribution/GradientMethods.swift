@@ -52,16 +52,19 @@ public struct SmoothGrad: AttributionMethod {
         var rng = SeededGenerator(seed: seed)
         var sum = [Double](repeating: 0, count: input.count)
         var noisy = input
-        for s in 0..<samples {
-            try cancel?.check()
-            for v in 0..<input.count { noisy.data[v] = input.data[v] + Float(sigma * rng.normal()) }
-            // Each sample advances the bar per window, not only when the sample is done.
-            let g = try model.targetGradient(noisy, target: fixed, progress: progress.map { report in
-                { @Sendable f in report((Double(s) + f) / Double(samples)) }
-            }, cancel: cancel)
-            try checkShape(g, input)
-            for v in 0..<g.count { sum[v] += Double(g.data[v]) }
-            progress?(Double(s + 1) / Double(samples))
+        // The samples are passes in a row: each reuses the maps the one before freed.
+        try NetworkMemory.acrossPasses {
+            for s in 0..<samples {
+                try cancel?.check()
+                for v in 0..<input.count { noisy.data[v] = input.data[v] + Float(sigma * rng.normal()) }
+                // Each sample advances the bar per window, not only when the sample is done.
+                let g = try model.targetGradient(noisy, target: fixed, progress: progress.map { report in
+                    { @Sendable f in report((Double(s) + f) / Double(samples)) }
+                }, cancel: cancel)
+                try checkShape(g, input)
+                for v in 0..<g.count { sum[v] += Double(g.data[v]) }
+                progress?(Double(s + 1) / Double(samples))
+            }
         }
         let scale = 1 / Double(samples)
         return AttributionResult(map: Tensor(shape: input.shape, data: sum.map { Float($0 * scale) }))

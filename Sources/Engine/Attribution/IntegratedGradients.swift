@@ -74,18 +74,21 @@ public struct IntegratedGradients: AttributionMethod {
         let (alphas, weights) = Self.quadrature(steps: steps, scheme: scheme)
         var sum = [Double](repeating: 0, count: input.count)
         var point = input
-        for (k, (alpha, w)) in zip(alphas, weights).enumerated() {
-            try cancel?.check()
-            let a = Float(alpha)
-            for v in 0..<input.count { point.data[v] = b + a * (input.data[v] - b) }
-            // Each step advances the bar per window, not only when the step is done.
-            let parts = Double(alphas.count + 1)
-            let g = try model.targetGradient(point, target: fixed, progress: progress.map { report in
-                { @Sendable f in report((Double(k) + f) / parts) }
-            }, cancel: cancel)
-            try checkShape(g, input)
-            for v in 0..<g.count { sum[v] += w * Double(g.data[v]) }
-            progress?(Double(k + 1) / Double(alphas.count + 1))
+        // The steps are passes in a row: each reuses the maps the one before freed.
+        try NetworkMemory.acrossPasses {
+            for (k, (alpha, w)) in zip(alphas, weights).enumerated() {
+                try cancel?.check()
+                let a = Float(alpha)
+                for v in 0..<input.count { point.data[v] = b + a * (input.data[v] - b) }
+                // Each step advances the bar per window, not only when the step is done.
+                let parts = Double(alphas.count + 1)
+                let g = try model.targetGradient(point, target: fixed, progress: progress.map { report in
+                    { @Sendable f in report((Double(k) + f) / parts) }
+                }, cancel: cancel)
+                try checkShape(g, input)
+                for v in 0..<g.count { sum[v] += w * Double(g.data[v]) }
+                progress?(Double(k + 1) / Double(alphas.count + 1))
+            }
         }
         var map = Tensor(zeros: input.shape)
         var total = 0.0

@@ -31,11 +31,13 @@ public struct NNUNetModel: ExplainableModel {
         let tiles = tiling(Array(input.shape[1...]))
         let padded = tiles.pad(input)
         var sum = Tensor(zeros: [classCount] + tiles.padded)
-        for (n, start) in tiles.starts.enumerated() {
-            try cancel?.check()
-            let z = pipeline.predict(tiles.extract(padded, start: start))
-            tiles.accumulate(z, start: start, weights: tiles.gaussian, into: &sum)
-            progress?(Double(n + 1) / Double(tiles.starts.count))
+        try NetworkMemory.acrossPasses {
+            for (n, start) in tiles.starts.enumerated() {
+                try cancel?.check()
+                let z = pipeline.predict(tiles.extract(padded, start: start))
+                tiles.accumulate(z, start: start, weights: tiles.gaussian, into: &sum)
+                progress?(Double(n + 1) / Double(tiles.starts.count))
+            }
         }
         let plane = tiles.count.count
         for k in 0..<classCount {
@@ -52,57 +54,60 @@ public struct NNUNetModel: ExplainableModel {
         let c = target.classIndex
         var total = Tensor(zeros: [1] + tiles.padded)
         let patchPlane = tiles.patch.reduce(1, *)
-        switch windowTarget {
-        case .stitched:
-            var stitched: Tensor?
-            func logits() throws -> Tensor {
-                if let stitched { return stitched }
-                let z = try self.logits(input, progress: nil, cancel: cancel)
-                stitched = z
-                return z
-            }
-            let mask = try target.mask ?? TargetFunction.argmax(try logits())
-            guard let weights = try StitchedTarget.weights(mask: mask, classIndex: c, rule: target.rule, logits: logits)
-            else { return Tensor(zeros: input.shape) }
-            // ∂T/∂z_t(v) = w(v)·g_t(v)/Σ g(v): w/Σg on the padded grid (0 in the padding), times g per tile.
-            var field = tiles.pad(Tensor(shape: [1] + tiles.shape, data: weights))
-            for v in field.data.indices { field.data[v] /= tiles.count[v] }
-            for (n, start) in tiles.starts.enumerated() {
-                try cancel?.check()
-                let w = tiles.extract(field, start: start)
-                if w.data.contains(where: { $0 != 0 }) {
-                    var seed = Tensor(zeros: [classCount] + tiles.patch)
-                    for v in 0..<patchPlane { seed.data[c * patchPlane + v] = w.data[v] * tiles.gaussian[v] }
-                    tiles.accumulate(tileGradient(tiles.extract(padded, start: start), seed: seed), start: start,
-                                     weights: nil, into: &total)
+        // The tiles are passes in a row: each reuses the maps the one before freed.
+        return try NetworkMemory.acrossPasses { () throws -> Tensor in
+            switch windowTarget {
+            case .stitched:
+                var stitched: Tensor?
+                func logits() throws -> Tensor {
+                    if let stitched { return stitched }
+                    let z = try self.logits(input, progress: nil, cancel: cancel)
+                    stitched = z
+                    return z
                 }
-                progress?(Double(n + 1) / Double(tiles.starts.count))
-            }
-        case .perWindow:
-            // Each tile's own target (its argmax, or the fixed mask cut to it; padding is outside
-            // the mask), unweighted, as the official code sums window gradients.
-            let fixed = target.mask.map { mask in
-                tiles.pad(Tensor(shape: [1] + tiles.shape, data: mask.map { $0 == Int32(c) ? 1 : 0 }))
-            }
-            for (n, start) in tiles.starts.enumerated() {
-                try cancel?.check()
-                let tile = tiles.extract(padded, start: start)
-                let windowMask = fixed.map { tiles.extract($0, start: start).data }
-                let gradient: Tensor?
-                if pipeline.mirrorAxes.isEmpty {
-                    gradient = pipeline.network.forward(tile) { z in
-                        SlidingWindow.outputGradient(logits: z, classIndex: c, rule: target.rule, fixedMask: windowMask)
-                    }.inputGradient
-                } else {
-                    gradient = SlidingWindow.outputGradient(logits: pipeline.predict(tile), classIndex: c,
-                                                            rule: target.rule, fixedMask: windowMask)
-                        .map { tileGradient(tile, seed: $0) }
+                let mask = try target.mask ?? TargetFunction.argmax(try logits())
+                guard let weights = try StitchedTarget.weights(mask: mask, classIndex: c, rule: target.rule, logits: logits)
+                else { return Tensor(zeros: input.shape) }
+                // ∂T/∂z_t(v) = w(v)·g_t(v)/Σ g(v): w/Σg on the padded grid (0 in the padding), times g per tile.
+                var field = tiles.pad(Tensor(shape: [1] + tiles.shape, data: weights))
+                for v in field.data.indices { field.data[v] /= tiles.count[v] }
+                for (n, start) in tiles.starts.enumerated() {
+                    try cancel?.check()
+                    let w = tiles.extract(field, start: start)
+                    if w.data.contains(where: { $0 != 0 }) {
+                        var seed = Tensor(zeros: [classCount] + tiles.patch)
+                        for v in 0..<patchPlane { seed.data[c * patchPlane + v] = w.data[v] * tiles.gaussian[v] }
+                        tiles.accumulate(tileGradient(tiles.extract(padded, start: start), seed: seed), start: start,
+                                         weights: nil, into: &total)
+                    }
+                    progress?(Double(n + 1) / Double(tiles.starts.count))
                 }
-                if let gradient { tiles.accumulate(gradient, start: start, weights: nil, into: &total) }
-                progress?(Double(n + 1) / Double(tiles.starts.count))
+            case .perWindow:
+                // Each tile's own target (its argmax, or the fixed mask cut to it; padding is outside
+                // the mask), unweighted, as the official code sums window gradients.
+                let fixed = target.mask.map { mask in
+                    tiles.pad(Tensor(shape: [1] + tiles.shape, data: mask.map { $0 == Int32(c) ? 1 : 0 }))
+                }
+                for (n, start) in tiles.starts.enumerated() {
+                    try cancel?.check()
+                    let tile = tiles.extract(padded, start: start)
+                    let windowMask = fixed.map { tiles.extract($0, start: start).data }
+                    let gradient: Tensor?
+                    if pipeline.mirrorAxes.isEmpty {
+                        gradient = pipeline.network.forward(tile) { z in
+                            SlidingWindow.outputGradient(logits: z, classIndex: c, rule: target.rule, fixedMask: windowMask)
+                        }.inputGradient
+                    } else {
+                        gradient = SlidingWindow.outputGradient(logits: pipeline.predict(tile), classIndex: c,
+                                                                rule: target.rule, fixedMask: windowMask)
+                            .map { tileGradient(tile, seed: $0) }
+                    }
+                    if let gradient { tiles.accumulate(gradient, start: start, weights: nil, into: &total) }
+                    progress?(Double(n + 1) / Double(tiles.starts.count))
+                }
             }
+            return tiles.crop(total)
         }
-        return tiles.crop(total)
     }
 
     /// ∂⟨seed, predict(tile)⟩/∂tile, through every mirrored pass when mirroring is on.

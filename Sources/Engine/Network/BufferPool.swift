@@ -9,9 +9,10 @@ import Foundation
 /// are kept and handed out again: the smallest one that is large enough, its pages beyond the
 /// request returned to the system; when none is, the one with the most pages already touched is
 /// grown. Peak memory does not grow: cached buffers are released as soon as live plus cached
-/// bytes would exceed the most that has been live at once since the pass began or last called
-/// `releaseCached`, a lower bound of the peak without recycling. When the last pass ends, every
-/// cached buffer is released. Outside passes
+/// bytes would exceed the most that has been live at once since the pass began or last made room
+/// (`makeRoom`), a lower bound of the peak without recycling. Passes in a row
+/// (`NetworkMemory.acrossPasses`) count as one, so each starts on the maps the one before freed.
+/// When the last pass ends, every cached buffer is released. Outside passes
 /// buffers go straight back to the system, and buffers under 1 MB (by default) use malloc.
 final class BufferPool: @unchecked Sendable {
     static let shared = BufferPool()
@@ -55,14 +56,24 @@ final class BufferPool: @unchecked Sendable {
         if last { releaseCached() }
     }
 
-    /// Releases every kept buffer and restarts the high-water mark from the bytes in use. A pass
-    /// calls it before memory the pool does not see (the logits copied into a `Tensor`, the
-    /// caller's output gradient) is allocated, which the bound above does not count.
-    func releaseCached() {
+    /// Releases every kept buffer and restarts the high-water mark from the bytes in use.
+    func releaseCached() { makeRoom(forBytes: .max) }
+
+    /// Releases kept buffers, most pages first, until `bytes` more fit under the high-water mark,
+    /// then restarts the mark from the bytes held. A pass calls it before memory the pool does not
+    /// see is allocated (the logits copied into a `Tensor`, the caller's output gradient, the input
+    /// gradient), so held bytes plus that memory stay within the peak there would be without
+    /// recycling; what still fits is kept for the rest of the pass, or for the next pass in a row.
+    func makeRoom(forBytes bytes: Int) {
         lock.lock()
+        cached.sort { $0.resident < $1.resident }
+        var held = live + cached.reduce(0) { $0 + $1.resident }
         var released: [Cached] = []
-        swap(&released, &cached)
-        highWater = live
+        while held > highWater - min(bytes, highWater), let c = cached.popLast() {
+            held -= c.resident
+            released.append(c)
+        }
+        highWater = held
         lock.unlock()
         for c in released { ck_pages_unmap(c.base, c.capacity) }
     }
@@ -162,4 +173,11 @@ public enum NetworkMemory {
 
     /// The peaks since the last call (or the start), then restarts them.
     public static func takePeaks() -> Peaks { BufferPool.shared.takePeaks() }
+
+    /// Runs network passes in a row (the steps of a method, the windows of a scan) as one pass of
+    /// the pool: each reuses the maps the one before freed, already paged in, instead of touching
+    /// fresh pages, under the same bound on held memory. Everything kept is released at the end.
+    public static func acrossPasses<T>(_ body: () throws -> T) rethrows -> T {
+        try BufferPool.shared.duringPass(body)
+    }
 }

@@ -112,10 +112,12 @@ enum SlidingWindow {
     static func logits(network: any SegmentationNetwork, input: Tensor, classCount: Int, plan: SlidingWindowPlan,
                        progress: ProgressHandler?, cancel: CancellationToken?) throws -> Tensor {
         var total = Tensor(zeros: [classCount] + plan.imageSize)
-        for (n, start) in plan.starts.enumerated() {
-            try cancel?.check()
-            plan.accumulate(network.forward(plan.extract(input, start: start)), start: start, into: &total)
-            progress?(Double(n + 1) / Double(plan.starts.count))
+        try NetworkMemory.acrossPasses {
+            for (n, start) in plan.starts.enumerated() {
+                try cancel?.check()
+                plan.accumulate(network.forward(plan.extract(input, start: start)), start: start, into: &total)
+                progress?(Double(n + 1) / Double(plan.starts.count))
+            }
         }
         let coverage = plan.coverage
         let plane = coverage.count
@@ -135,14 +137,16 @@ enum SlidingWindow {
         let fixedMask: Tensor? = target.mask.map { mask in
             Tensor(shape: [1] + plan.imageSize, data: mask.map { $0 == Int32(target.classIndex) ? 1 : 0 })
         }
-        for (n, start) in plan.starts.enumerated() {
-            try cancel?.check()
-            let windowMask = fixedMask.map { plan.extract($0, start: start).data }
-            let (_, gradient) = network.forward(plan.extract(input, start: start)) { logits in
-                outputGradient(logits: logits, classIndex: target.classIndex, rule: target.rule, fixedMask: windowMask)
+        try NetworkMemory.acrossPasses {
+            for (n, start) in plan.starts.enumerated() {
+                try cancel?.check()
+                let windowMask = fixedMask.map { plan.extract($0, start: start).data }
+                let (_, gradient) = network.forward(plan.extract(input, start: start)) { logits in
+                    outputGradient(logits: logits, classIndex: target.classIndex, rule: target.rule, fixedMask: windowMask)
+                }
+                if let gradient { plan.accumulate(gradient, start: start, into: &total) }
+                progress?(Double(n + 1) / Double(plan.starts.count))
             }
-            if let gradient { plan.accumulate(gradient, start: start, into: &total) }
-            progress?(Double(n + 1) / Double(plan.starts.count))
         }
         return total
     }
@@ -159,16 +163,18 @@ enum SlidingWindow {
         for v in scaled.indices { scaled[v] /= coverage[v] }
         let field = Tensor(shape: [1] + plan.imageSize, data: scaled)
         let plane = plan.roiSize.reduce(1, *)
-        for (n, start) in plan.starts.enumerated() {
-            try cancel?.check()
-            let w = plan.extract(field, start: start)
-            if w.data.contains(where: { $0 != 0 }) {
-                var seed = Tensor(zeros: [classCount] + plan.roiSize)
-                seed.data.replaceSubrange((c * plane)..<((c + 1) * plane), with: w.data)
-                let (_, gradient) = network.forward(plan.extract(input, start: start)) { _ in seed }
-                if let gradient { plan.accumulate(gradient, start: start, into: &total) }
+        try NetworkMemory.acrossPasses {
+            for (n, start) in plan.starts.enumerated() {
+                try cancel?.check()
+                let w = plan.extract(field, start: start)
+                if w.data.contains(where: { $0 != 0 }) {
+                    var seed = Tensor(zeros: [classCount] + plan.roiSize)
+                    seed.data.replaceSubrange((c * plane)..<((c + 1) * plane), with: w.data)
+                    let (_, gradient) = network.forward(plan.extract(input, start: start)) { _ in seed }
+                    if let gradient { plan.accumulate(gradient, start: start, into: &total) }
+                }
+                progress?(Double(n + 1) / Double(plan.starts.count))
             }
-            progress?(Double(n + 1) / Double(plan.starts.count))
         }
         return total
     }

@@ -146,7 +146,7 @@ extension TapedNetwork {
         BufferPool.shared.duringPass {
             let graph = Graph(tape: nil)
             let logits = run(graph.input(FeatureMap(input)), graph).value
-            BufferPool.shared.releaseCached()
+            BufferPool.shared.makeRoom(forBytes: logits.count * MemoryLayout<Float>.stride)
             return logits.tensor
         }
     }
@@ -158,12 +158,13 @@ extension TapedNetwork {
             let graph = Graph(tape: tape)
             let x = graph.input(FeatureMap(input))
             let y = run(x, graph)
-            BufferPool.shared.releaseCached()
+            // The logits' copy and the caller's output gradient are allocated outside the pool.
+            BufferPool.shared.makeRoom(forBytes: 2 * y.value.count * MemoryLayout<Float>.stride)
             let logits = y.value.tensor
             guard let dLogits = try outputGradient(logits) else { return (logits, nil) }
             precondition(dLogits.shape == logits.shape, "output gradient must have the logits' shape")
             let dx = tape.gradient(of: y, seed: FeatureMap(dLogits), withRespectTo: x)
-            BufferPool.shared.releaseCached()
+            BufferPool.shared.makeRoom(forBytes: dx.count * MemoryLayout<Float>.stride)
             return (logits, dx.tensor)
         }
     }
