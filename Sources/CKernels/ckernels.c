@@ -587,55 +587,59 @@ __attribute__((target("avx2,fma"), always_inline)) static inline __m256 exp_vect
     return _mm256_andnot_ps(below, _mm256_mul_ps(y, _mm256_castsi256_ps(bits)));
 }
 
+/// The `count` (≥ 1) floats at p on eight lanes, zeros past them: plain loads and stores for
+/// whole vectors, masked ones (slow on some cores) for a row's tail only.
+__attribute__((target("avx2"), always_inline)) static inline __m256 load_lanes(const float *p, int count) {
+    return count >= LANES ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, lane_mask(count));
+}
+
+__attribute__((target("avx2"), always_inline)) static inline void store_lanes(float *p, int count, __m256 v) {
+    if (count >= LANES) _mm256_storeu_ps(p, v);
+    else _mm256_maskstore_ps(p, lane_mask(count), v);
+}
+
 __attribute__((target("avx2,fma"))) static void softmax_row_vector(float *row, const float *bias, const int *regions,
                                                                    int region, float mask, int n) {
     const __m256 maskValue = _mm256_set1_ps(mask), lowest = _mm256_set1_ps(-INFINITY);
     const __m256i own = _mm256_set1_epi32(region);
     __m256 m = lowest;
     for (int t = 0; t < n; t += LANES) {
-        const __m256i live = lane_mask(n - t);
-        __m256 x = _mm256_add_ps(_mm256_maskload_ps(row + t, live), _mm256_maskload_ps(bias + t, live));
+        const int count = n - t;
+        __m256 x = _mm256_add_ps(load_lanes(row + t, count), load_lanes(bias + t, count));
         if (regions) {
-            const __m256i other = _mm256_cmpeq_epi32(_mm256_maskload_epi32(regions + t, live), own);
-            x = _mm256_add_ps(x, _mm256_andnot_ps(_mm256_castsi256_ps(other), maskValue));
+            const __m256i labels = count >= LANES ? _mm256_loadu_si256((const __m256i *)(regions + t))
+                                                  : _mm256_maskload_epi32(regions + t, lane_mask(count));
+            const __m256i same = _mm256_cmpeq_epi32(labels, own);
+            x = _mm256_add_ps(x, _mm256_andnot_ps(_mm256_castsi256_ps(same), maskValue));
         }
-        _mm256_maskstore_ps(row + t, live, x);
-        m = _mm256_max_ps(m, _mm256_blendv_ps(lowest, x, _mm256_castsi256_ps(live)));
+        store_lanes(row + t, count, x);
+        m = _mm256_max_ps(m, count >= LANES ? x : _mm256_blendv_ps(lowest, x, _mm256_castsi256_ps(lane_mask(count))));
     }
     const __m256 max = _mm256_set1_ps(horizontal_max(m));
     __m256 total = _mm256_setzero_ps();
     for (int t = 0; t < n; t += LANES) {
-        const __m256i live = lane_mask(n - t);
-        const __m256 e = _mm256_and_ps(exp_vector(_mm256_sub_ps(_mm256_maskload_ps(row + t, live), max)),
-                                       _mm256_castsi256_ps(live));
-        _mm256_maskstore_ps(row + t, live, e);
+        const int count = n - t;
+        __m256 e = exp_vector(_mm256_sub_ps(load_lanes(row + t, count), max));
+        if (count < LANES) e = _mm256_and_ps(e, _mm256_castsi256_ps(lane_mask(count)));
+        store_lanes(row + t, count, e);
         total = _mm256_add_ps(total, e);
     }
     const __m256 inv = _mm256_set1_ps(1.0f / horizontal_sum(total));
-    for (int t = 0; t < n; t += LANES) {
-        const __m256i live = lane_mask(n - t);
-        _mm256_maskstore_ps(row + t, live, _mm256_mul_ps(_mm256_maskload_ps(row + t, live), inv));
-    }
+    for (int t = 0; t < n; t += LANES) store_lanes(row + t, n - t, _mm256_mul_ps(load_lanes(row + t, n - t), inv));
 }
 
 __attribute__((target("avx2,fma"))) static void softmax_backward_row_vector(const float *p, float *dp, int n) {
     __m256 acc = _mm256_setzero_ps();
-    for (int t = 0; t < n; t += LANES) {
-        const __m256i live = lane_mask(n - t);
-        acc = _mm256_fmadd_ps(_mm256_maskload_ps(p + t, live), _mm256_maskload_ps(dp + t, live), acc);
-    }
+    for (int t = 0; t < n; t += LANES) acc = _mm256_fmadd_ps(load_lanes(p + t, n - t), load_lanes(dp + t, n - t), acc);
     const __m256 dot = _mm256_set1_ps(horizontal_sum(acc));
-    for (int t = 0; t < n; t += LANES) {
-        const __m256i live = lane_mask(n - t);
-        const __m256 pr = _mm256_maskload_ps(p + t, live);
-        _mm256_maskstore_ps(dp + t, live, _mm256_mul_ps(pr, _mm256_sub_ps(_mm256_maskload_ps(dp + t, live), dot)));
-    }
+    for (int t = 0; t < n; t += LANES)
+        store_lanes(dp + t, n - t, _mm256_mul_ps(load_lanes(p + t, n - t), _mm256_sub_ps(load_lanes(dp + t, n - t), dot)));
 }
 
 __attribute__((target("avx2,fma"))) static void exp_array_vector(const float *x, float *y, long count) {
     for (long i = 0; i < count; i += LANES) {
-        const __m256i live = lane_mask(count - i < LANES ? (int)(count - i) : LANES);
-        _mm256_maskstore_ps(y + i, live, exp_vector(_mm256_maskload_ps(x + i, live)));
+        const int lanes = count - i < LANES ? (int)(count - i) : LANES;
+        store_lanes(y + i, lanes, exp_vector(load_lanes(x + i, lanes)));
     }
 }
 #endif
