@@ -484,3 +484,203 @@ void ck_conv_direct(int path, const ck_conv_geometry *g, int cin, const float *c
                            oz1, oy0, oy1, scratch);
 }
 
+
+// MARK: Window-attention softmax
+
+/// Lanes per vector, and the exp's constants (Cephes `expf`): e^x = 2^n · e^r with
+/// n = round(x·log₂e) and r = x − n·ln 2 in two parts (Cody–Waite), so |r| ≤ ln 2 / 2, then a
+/// degree-7 polynomial in r. Below EXP_FLOOR the result would be subnormal (e^x < 2^-126): it is 0.
+enum { LANES = 8 };
+static const float EXP_FLOOR = -87.33654f;
+static const float LOG2E = 1.44269504088896341f, LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
+static const float EXP_P0 = 1.9875691500e-4f, EXP_P1 = 1.3981999507e-3f, EXP_P2 = 8.3334519073e-3f,
+                   EXP_P3 = 4.1665795894e-2f, EXP_P4 = 1.6666665459e-1f, EXP_P5 = 5.0000001201e-1f;
+
+/// e^x for x ≤ 0, the scalar twin of `exp_vector`: the same operations in the same order, so
+/// both give the same bits.
+static float exp_scalar(float x) {
+    if (x != x) return x;
+    if (x < EXP_FLOOR) return 0.0f;
+    const float n = nearbyintf(x * LOG2E);
+    float r = fmaf(n, -LN2_HI, x);
+    r = fmaf(n, -LN2_LO, r);
+    float y = fmaf(EXP_P0, r, EXP_P1);
+    y = fmaf(y, r, EXP_P2);
+    y = fmaf(y, r, EXP_P3);
+    y = fmaf(y, r, EXP_P4);
+    y = fmaf(y, r, EXP_P5);
+    y = fmaf(y, r * r, r);
+    y = y + 1.0f;
+    union { int i; float f; } scale = { .i = ((int)n + 127) << 23 };
+    return y * scale.f;
+}
+
+/// Lane sums reduced in a fixed tree, ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)), the
+/// order `horizontal_sum` adds a vector's lanes in.
+static float lane_sum(const float *l) {
+    return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+}
+
+/// The bias, mask and softmax of one row, scalar: lane sums as the vector path keeps them.
+static void softmax_row_scalar(float *row, const float *bias, const int *regions, int region, float mask, int n) {
+    float m = -INFINITY;
+    for (int t = 0; t < n; t++) {
+        float x = row[t] + bias[t];
+        if (regions) x += regions[t] != region ? mask : 0.0f;
+        row[t] = x;
+        m = x > m ? x : m;
+    }
+    float lanes[LANES] = { 0 };
+    for (int t = 0; t < n; t++) {
+        const float e = exp_scalar(row[t] - m);
+        row[t] = e;
+        lanes[t % LANES] += e;
+    }
+    const float inv = 1.0f / lane_sum(lanes);
+    for (int t = 0; t < n; t++) row[t] *= inv;
+}
+
+static void softmax_backward_row_scalar(const float *p, float *dp, int n) {
+    float lanes[LANES] = { 0 };
+    for (int t = 0; t < n; t++) lanes[t % LANES] = fmaf(p[t], dp[t], lanes[t % LANES]);
+    const float dot = lane_sum(lanes);
+    for (int t = 0; t < n; t++) dp[t] = p[t] * (dp[t] - dot);
+}
+
+#if defined(__x86_64__)
+/// Lanes below `count` (0…8) set: the tail of a row, loaded and stored through it so every
+/// element takes the same vector code.
+__attribute__((target("avx2"))) static __m256i lane_mask(int count) {
+    const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), index);
+}
+
+__attribute__((target("avx2"))) static float horizontal_sum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));
+}
+
+__attribute__((target("avx2"))) static float horizontal_max(__m256 v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_max_ss(s, _mm_shuffle_ps(s, s, 1)));
+}
+
+/// `exp_scalar` on eight lanes.
+__attribute__((target("avx2,fma"), always_inline)) static inline __m256 exp_vector(__m256 x) {
+    const __m256 lowest = _mm256_set1_ps(EXP_FLOOR);
+    const __m256 below = _mm256_cmp_ps(x, lowest, _CMP_LT_OQ);
+    // max(lowest, x) returns x when x is NaN, so NaN stays NaN.
+    const __m256 c = _mm256_max_ps(lowest, x);
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(c, _mm256_set1_ps(LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-LN2_HI), c);
+    r = _mm256_fmadd_ps(n, _mm256_set1_ps(-LN2_LO), r);
+    __m256 y = _mm256_fmadd_ps(_mm256_set1_ps(EXP_P0), r, _mm256_set1_ps(EXP_P1));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(EXP_P2));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(EXP_P3));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(EXP_P4));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(EXP_P5));
+    y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), r);
+    y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
+    const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_andnot_ps(below, _mm256_mul_ps(y, _mm256_castsi256_ps(bits)));
+}
+
+/// The `count` (≥ 1) floats at p on eight lanes, zeros past them: plain loads and stores for
+/// whole vectors, masked ones (slow on some cores) for a row's tail only.
+__attribute__((target("avx2"), always_inline)) static inline __m256 load_lanes(const float *p, int count) {
+    return count >= LANES ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, lane_mask(count));
+}
+
+__attribute__((target("avx2"), always_inline)) static inline void store_lanes(float *p, int count, __m256 v) {
+    if (count >= LANES) _mm256_storeu_ps(p, v);
+    else _mm256_maskstore_ps(p, lane_mask(count), v);
+}
+
+__attribute__((target("avx2,fma"))) static void softmax_row_vector(float *row, const float *bias, const int *regions,
+                                                                   int region, float mask, int n) {
+    const __m256 maskValue = _mm256_set1_ps(mask), lowest = _mm256_set1_ps(-INFINITY);
+    const __m256i own = _mm256_set1_epi32(region);
+    __m256 m = lowest;
+    for (int t = 0; t < n; t += LANES) {
+        const int count = n - t;
+        __m256 x = _mm256_add_ps(load_lanes(row + t, count), load_lanes(bias + t, count));
+        if (regions) {
+            const __m256i labels = count >= LANES ? _mm256_loadu_si256((const __m256i *)(regions + t))
+                                                  : _mm256_maskload_epi32(regions + t, lane_mask(count));
+            const __m256i same = _mm256_cmpeq_epi32(labels, own);
+            x = _mm256_add_ps(x, _mm256_andnot_ps(_mm256_castsi256_ps(same), maskValue));
+        }
+        store_lanes(row + t, count, x);
+        m = _mm256_max_ps(m, count >= LANES ? x : _mm256_blendv_ps(lowest, x, _mm256_castsi256_ps(lane_mask(count))));
+    }
+    const __m256 max = _mm256_set1_ps(horizontal_max(m));
+    __m256 total = _mm256_setzero_ps();
+    for (int t = 0; t < n; t += LANES) {
+        const int count = n - t;
+        __m256 e = exp_vector(_mm256_sub_ps(load_lanes(row + t, count), max));
+        if (count < LANES) e = _mm256_and_ps(e, _mm256_castsi256_ps(lane_mask(count)));
+        store_lanes(row + t, count, e);
+        total = _mm256_add_ps(total, e);
+    }
+    const __m256 inv = _mm256_set1_ps(1.0f / horizontal_sum(total));
+    for (int t = 0; t < n; t += LANES) store_lanes(row + t, n - t, _mm256_mul_ps(load_lanes(row + t, n - t), inv));
+}
+
+__attribute__((target("avx2,fma"))) static void softmax_backward_row_vector(const float *p, float *dp, int n) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int t = 0; t < n; t += LANES) acc = _mm256_fmadd_ps(load_lanes(p + t, n - t), load_lanes(dp + t, n - t), acc);
+    const __m256 dot = _mm256_set1_ps(horizontal_sum(acc));
+    for (int t = 0; t < n; t += LANES)
+        store_lanes(dp + t, n - t, _mm256_mul_ps(load_lanes(p + t, n - t), _mm256_sub_ps(load_lanes(dp + t, n - t), dot)));
+}
+
+__attribute__((target("avx2,fma"))) static void exp_array_vector(const float *x, float *y, long count) {
+    for (long i = 0; i < count; i += LANES) {
+        const int lanes = count - i < LANES ? (int)(count - i) : LANES;
+        store_lanes(y + i, lanes, exp_vector(load_lanes(x + i, lanes)));
+    }
+}
+#endif
+
+static int use_vector(int reference) {
+#if defined(__x86_64__)
+    return !reference && has_avx2_fma();
+#else
+    (void)reference;
+    return 0;
+#endif
+}
+
+void ck_exp_nonpositive(int reference, const float *x, float *y, long count) {
+#if defined(__x86_64__)
+    if (use_vector(reference)) { exp_array_vector(x, y, count); return; }
+#endif
+    for (long i = 0; i < count; i++) y[i] = exp_scalar(x[i]);
+}
+
+void ck_attention_softmax(int reference, float *p, const float *bias, const int *regions, float mask, int n) {
+    const int vector = use_vector(reference);
+    for (int i = 0; i < n; i++) {
+        float *row = p + (long)i * n;
+        const float *b = bias + (long)i * n;
+        const int region = regions ? regions[i] : 0;
+#if defined(__x86_64__)
+        if (vector) { softmax_row_vector(row, b, regions, region, mask, n); continue; }
+#endif
+        softmax_row_scalar(row, b, regions, region, mask, n);
+    }
+    (void)vector;
+}
+
+void ck_softmax_backward(int reference, const float *p, float *dp, int n) {
+    const int vector = use_vector(reference);
+    for (int i = 0; i < n; i++) {
+#if defined(__x86_64__)
+        if (vector) { softmax_backward_row_vector(p + (long)i * n, dp + (long)i * n, n); continue; }
+#endif
+        softmax_backward_row_scalar(p + (long)i * n, dp + (long)i * n, n);
+    }
+    (void)vector;
+}

@@ -1,3 +1,4 @@
+import CKernels
 import Engine
 import Foundation
 import XCTest
@@ -142,6 +143,139 @@ final class SwinOpsTests: XCTestCase {
             KernelCheck.assertGradientMatchesFiniteDifferences(
                 input: qkv, step: 1e-2, tolerance: KernelTolerance.finiteDifferenceSmooth, "attention \(name)",
                 forward: { attention.forward($0) }, backward: { attention.backwardInput($0, qkv: $1) })
+        }
+    }
+    // MARK: The attention softmax kernel (`ck_attention_softmax`, `ck_exp_nonpositive`)
+
+    /// e^x on `count` values; `reference` selects the scalar path.
+    private func attentionExp(_ x: [Float], reference: Bool = false) -> [Float] {
+        var y = [Float](repeating: .nan, count: x.count)
+        ck_exp_nonpositive(reference ? 1 : 0, x, &y, x.count)
+        return y
+    }
+
+    /// Distance from the exact value in units in the last place of floats in its binade.
+    private func ulpError(_ y: Float, _ exact: Double) -> Double {
+        let nearest = Float(exact)
+        return abs(Double(y) - exact) / Double(exact < Double(nearest) ? nearest.nextDown.ulp : nearest.ulp)
+    }
+
+    /// The exp against Double `exp` on a dense sweep of [−104, 0] (every 2⁻¹⁴ and the floats
+    /// next to 0): ≤ 2 ulp where e^x is a normal float, exactly 0 where it is not, never subnormal;
+    /// the scalar path gives the same bits, and so does each value alone (the tail path).
+    func testAttentionExpMatchesDoubleReference() {
+        var x = (0...(104 << 14)).map { -Float($0) / Float(1 << 14) }
+        x += (-40 ... -1).flatMap { k in (0..<64).map { -Float(sign: .plus, exponent: k, significand: 1 + Float($0) / 64) } }
+        x += [-Float.leastNonzeroMagnitude, -Float.leastNormalMagnitude, -87.33654, -87.336548, -1e30, -.infinity]
+        let y = attentionExp(x)
+        var worst = 0.0, flushed = 0
+        var wrong: [String] = []
+        for (xi, yi) in zip(x, y) {
+            let exact = exp(Double(xi))
+            if exact < Double(Float.leastNormalMagnitude) {
+                if yi == 0 { flushed += 1 } else { wrong.append("e^\(xi) = \(yi), not 0") }
+            } else if !yi.isNormal {
+                wrong.append("e^\(xi) = \(yi), not a normal float")
+            } else {
+                worst = max(worst, ulpError(yi, exact))
+            }
+        }
+        XCTAssertEqual(wrong, [])
+        XCTAssertGreaterThan(flushed, 100_000, "the sweep covers the flushed range")
+        XCTAssertLessThanOrEqual(worst, 2, "max ulp error")
+        XCTAssertGreaterThan(worst, 0.4, "the sweep reaches the rounding error")
+        XCTAssertEqual(attentionExp([0, -0.0]), [1, 1])
+        XCTAssertTrue(attentionExp([.nan])[0].isNaN)
+        XCTAssertEqual(attentionExp(x, reference: true).map(\.bitPattern), y.map(\.bitPattern), "scalar path")
+        let alone = stride(from: 0, to: x.count, by: 397).map { attentionExp([x[$0]])[0].bitPattern }
+        XCTAssertEqual(alone, stride(from: 0, to: x.count, by: 397).map { y[$0].bitPattern }, "tail lanes")
+    }
+
+    /// n × n scores, bias and regions with 3 labels; logits within ±8 put masked scores on both
+    /// sides of the exp's floor (−87.3).
+    private func randomScores(_ n: Int, seed: UInt64) -> (p: [Float], bias: [Float], regions: [Int32]) {
+        var rng = KernelRNG(seed: seed)
+        let regions = (0..<n).map { t in t < 3 ? Int32(t) : Int32(rng.next() % 3) }
+        return (rng.floats(n * n, -6, 6), rng.floats(n * n, -2, 2), regions)
+    }
+
+    /// Bias + mask + row softmax and its backward against the same formulas in Double, on rows
+    /// of 343 (a 7³ window), 27 and 5 tokens (vector tails of 7, 3 and 5), with and without the
+    /// shift mask; the scalar path gives the same bits.
+    func testAttentionSoftmaxMatchesDoubleReference() {
+        let mask = WindowAttention.maskValue
+        for (n, seed) in [(343, 21), (27, 22), (5, 23)] as [(Int, UInt64)] {
+            let (scores, bias, labels) = randomScores(n, seed: seed)
+            for regions in [nil, labels] {
+                var p = scores
+                if let regions { ck_attention_softmax(0, &p, bias, regions, mask, Int32(n)) }
+                else { ck_attention_softmax(0, &p, bias, nil, mask, Int32(n)) }
+                var worst = 0.0, masked = 0, outside = 0
+                for i in 0..<n {
+                    let x = (0..<n).map { t -> Double in
+                        let other = regions.map { $0[t] != $0[i] } ?? false
+                        if other { masked += 1 }
+                        return Double(scores[i * n + t]) + Double(bias[i * n + t]) + (other ? Double(mask) : 0)
+                    }
+                    let e = x.map { exp($0 - x.max()!) }, total = e.reduce(0, +)
+                    for t in 0..<n {
+                        let exact = e[t] / total, got = Double(p[i * n + t])
+                        // Relative where e is far from the floor, absolute (subnormal size) near and below it.
+                        if exact > 1e-30 { worst = max(worst, abs(got - exact) / exact) }
+                        else if abs(got - exact) > 1e-37 { outside += 1 }
+                    }
+                }
+                XCTAssertLessThan(worst, 5e-6, "n \(n) masked \(regions != nil): max relative error")
+                XCTAssertEqual(outside, 0, "n \(n): tiny probabilities off by more than 1e-37")
+                XCTAssertEqual(masked > 0, regions != nil)
+                var reference = scores
+                if let regions { ck_attention_softmax(1, &reference, bias, regions, mask, Int32(n)) }
+                else { ck_attention_softmax(1, &reference, bias, nil, mask, Int32(n)) }
+                XCTAssertEqual(reference.map(\.bitPattern), p.map(\.bitPattern), "n \(n): scalar path")
+
+                // dS = P ⊙ (dP − rowsum(P ⊙ dP)).
+                var rng = KernelRNG(seed: seed + 100)
+                let dp = rng.floats(n * n)
+                var ds = dp, dsReference = dp
+                ck_softmax_backward(0, p, &ds, Int32(n))
+                ck_softmax_backward(1, p, &dsReference, Int32(n))
+                XCTAssertEqual(dsReference.map(\.bitPattern), ds.map(\.bitPattern), "n \(n): backward scalar path")
+                var backwardError = 0.0
+                for i in 0..<n {
+                    let row = (i * n)..<((i + 1) * n)
+                    let dot = row.reduce(0.0) { $0 + Double(p[$1]) * Double(dp[$1]) }
+                    for j in row { backwardError = max(backwardError, abs(Double(ds[j]) - Double(p[j]) * (Double(dp[j]) - dot))) }
+                }
+                XCTAssertLessThan(backwardError, 1e-6, "n \(n): backward vs Double")
+            }
+        }
+    }
+
+    /// A row's logits shifted by whole vectors (8 tokens) inside a row of masked tokens, into the
+    /// tail too, give the same bits: each value meets the same exp and the same lane partial sum,
+    /// and the masked tokens' e^x is exactly 0.
+    func testAttentionSoftmaxIsTranslationInvariant() {
+        var rng = KernelRNG(seed: 24)
+        for (n, width) in [(343, 23), (27, 11)] {
+            let logits = rng.floats(width, -3, 3), logitBias = rng.floats(width, -1, 1)
+            var rows: [[Float]] = []
+            for offset in stride(from: 0, through: n - width, by: 8) {
+                // Row `offset` of an n × n problem: its block of tokens is region 0, the rest region 1.
+                var p = rng.floats(n * n, -3, 3), bias = rng.floats(n * n, -1, 1)
+                let regions = (0..<n).map { Int32(offset..<(offset + width) ~= $0 ? 0 : 1) }
+                let row = offset * n
+                for j in 0..<width { (p[row + offset + j], bias[row + offset + j]) = (logits[j], logitBias[j]) }
+                ck_attention_softmax(0, &p, bias, regions, WindowAttention.maskValue, Int32(n))
+                let probabilities = Array(p[row..<(row + n)])
+                XCTAssertTrue(probabilities.enumerated().allSatisfy { regions[$0.offset] == 0 || $0.element == 0 },
+                              "n \(n) offset \(offset): masked tokens get exactly 0")
+                rows.append(Array(probabilities[offset..<(offset + width)]))
+            }
+            XCTAssertEqual(rows.count, (n - width) / 8 + 1)
+            XCTAssertEqual((n - width) % 8, 0, "the last offset ends at the row's end")
+            for (k, row) in rows.enumerated() {
+                XCTAssertEqual(row.map(\.bitPattern), rows[0].map(\.bitPattern), "n \(n): offset \(8 * k)")
+            }
         }
     }
 }

@@ -55,4 +55,22 @@ float *ck_pages_grow(float *pages, size_t old_bytes, size_t new_bytes);
 void ck_pages_discard(float *pages, size_t bytes);
 void ck_pages_unmap(float *pages, size_t bytes);
 
+// Window-attention softmax. `reference` non-zero selects the portable scalar path; it gives the
+// same bits as the AVX2 path: the same exp, and sums kept in the same eight lane partials added in
+// the same fixed tree, so results depend on a value's row and lane (index mod 8) only, never on
+// threads or on whether it falls in a row's tail.
+
+/// y[i] = e^x[i] for x[i] ≤ 0 (Cephes range reduction and polynomial, within 1.02 ulp over every
+/// float in [−104, 0]); exactly 0 where e^x is below the smallest normal float (x < −87.33654),
+/// e^0 = 1, NaN stays NaN.
+void ck_exp_nonpositive(int reference, const float *x, float *y, long count);
+
+/// In place over the n × n scores p of one window and head: p += bias (n × n); where
+/// regions[i] != regions[t] (regions NULL: never) p[i][t] += mask; then each row's softmax:
+/// e = exp(p − max), scaled by 1 / Σ e.
+void ck_attention_softmax(int reference, float *p, const float *bias, const int *regions, float mask, int n);
+
+/// Softmax backward over n rows of n, in place: dp = p ⊙ (dp − rowsum(p ⊙ dp)).
+void ck_softmax_backward(int reference, const float *p, float *dp, int n);
+
 #endif

@@ -1,3 +1,4 @@
+import CKernels
 import COpenBLAS
 import Foundation
 
@@ -84,7 +85,8 @@ public struct WindowAttention: Sendable {
         return out
     }
 
-    /// P = softmax(α q kᵀ + bias + mask) of one window and head into `p` [n, n].
+    /// P = softmax(α q kᵀ + bias + mask) of one window and head into `p` [n, n]: the scores by
+    /// sgemm, then bias, mask and row softmax in one vectorised pass (`ck_attention_softmax`).
     private func probabilities(qkv: UnsafePointer<Float>, window w: Int, head h: Int,
                                into p: UnsafeMutablePointer<Float>) {
         let n = tokens, c = channels, ld = 3 * c
@@ -93,33 +95,13 @@ public struct WindowAttention: Sendable {
                     scale, base, Int32(ld), base + c, Int32(ld), 0, p, Int32(n))
         bias.withUnsafeBufferPointer { bp in
             let b = bp.baseAddress! + h * n * n
-            for i in 0..<(n * n) { p[i] += b[i] }
-        }
-        if let regions {
+            guard let regions else {
+                return ck_attention_softmax(0, p, b, nil, Self.maskValue, Int32(n))
+            }
             regions.withUnsafeBufferPointer { rp in
-                let r = rp.baseAddress! + (w % windowsPerImage) * n
-                for i in 0..<n {
-                    let row = p + i * n, ri = r[i]
-                    for t in 0..<n where r[t] != ri { row[t] += Self.maskValue }
-                }
+                ck_attention_softmax(0, p, b, rp.baseAddress! + (w % windowsPerImage) * n, Self.maskValue, Int32(n))
             }
         }
-        for i in 0..<n { Self.softmaxRow(p + i * n, count: n) }
-    }
-
-    /// In place softmax over one row.
-    @inline(__always)
-    static func softmaxRow(_ row: UnsafeMutablePointer<Float>, count n: Int) {
-        var m = -Float.infinity
-        for t in 0..<n { m = max(m, row[t]) }
-        var total: Float = 0
-        for t in 0..<n {
-            let e = expf(row[t] - m)
-            row[t] = e
-            total += e
-        }
-        let inv = 1 / total
-        for t in 0..<n { row[t] *= inv }
     }
 
     func forward(_ qkv: FeatureMap, into out: FeatureMap) {
@@ -159,12 +141,7 @@ public struct WindowAttention: Sendable {
                             1, dO, Int32(c), v, Int32(ld), 0, dp, Int32(n))
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(n), Int32(hd), Int32(n),
                             1, p, Int32(n), dO, Int32(c), 0, dv, Int32(ld))
-                for i in 0..<n {
-                    let pr = p + i * n, dr = dp + i * n
-                    var dot: Float = 0
-                    for t in 0..<n { dot += pr[t] * dr[t] }
-                    for t in 0..<n { dr[t] = pr[t] * (dr[t] - dot) }
-                }
+                ck_softmax_backward(0, p, dp, Int32(n))
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(hd), Int32(n),
                             alpha, dp, Int32(n), k, Int32(ld), 0, dq, Int32(ld))
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(n), Int32(hd), Int32(n),
