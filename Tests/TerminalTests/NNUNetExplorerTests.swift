@@ -143,7 +143,9 @@ final class NNUNetExplorerTests: XCTestCase {
         try NIfTI.write(Volume(grid: ct.grid, voxels: ct.voxels.map { $0 * 1e-3 }), to: scanMap)
         tmux(["kill-session", "-t", session])
         start([scan, "--attributions", scanMap, gradientMap] + models.flatMap { ["--model", $0] })
-        try waitFor(60, "the imported maps") { $0.contains("ct-scaled → \(target)") }
+        // The status line's "METHOD → TARGET (INDEX)" and the probe's percentile: the map is shown
+        // (the opening message names the method too, before the first frame shows it).
+        try waitFor(60, "the imported maps") { $0.contains("ct-scaled → \(target) (") && $0.contains(" (p") }
 
         func saveShown(_ method: String) throws -> Volume {
             tmux(["send-keys", "-t", session, "S"])
@@ -157,7 +159,7 @@ final class NNUNetExplorerTests: XCTestCase {
             XCTAssertEqual(Double(moved[v[0], v[1], v[2]]), hu * 1e-3, accuracy: huTolerance * 1e-3, "ct-scaled at \(v)")
         }
         tmux(["send-keys", "-t", session, "m"])
-        try waitFor(10, "the imported gradient") { $0.contains("gradient → \(target)") }
+        try waitFor(10, "the imported gradient") { $0.contains("gradient → \(target) (") && $0.contains(" (p") }
         XCTAssertEqual(try saveShown("gradient").voxels, try NIfTI.readVolume(gradientMap).voxels,
                        "the network-grid map is shown as it was written")
         tmux(["send-keys", "-t", session, "q"])
