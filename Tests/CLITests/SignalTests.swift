@@ -48,12 +48,13 @@ final class SignalTests: XCTestCase {
         XCTAssertEqual(contents(out), [], "no output and no temporary file", file: file, line: line)
     }
 
-    /// Mid-computation: the gradient pass is running (about 2 s in all), nothing is written yet.
+    /// Mid-computation: the gradient pass is running (a 96³ scan, several seconds in all, so the
+    /// signal half a second in lands well before the write), nothing is written yet.
     func testSIGINTDuringComputeExits130AndWritesNothing() throws {
         let dir = try makeTemporaryDirectory(self)
         let out = dir + "/out"
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: false)
-        try writeScan(dir + "/ct.nii.gz", dims: [64, 64, 64])
+        try writeScan(dir + "/ct.nii.gz", dims: [96, 96, 96])
         let p = try startExplain(scan: dir + "/ct.nii.gz", out: out, stderr: dir + "/stderr")
         usleep(500_000)
         XCTAssertTrue(p.isRunning, "explain finished before it could be interrupted")
