@@ -15,6 +15,8 @@ final class NNUNetExplorerTests: XCTestCase {
         .appendingPathComponent("EngineTests/Fixtures/nnunet")
     private let scan = fixtures.appendingPathComponent("resample_ct.nii.gz").path
     private var session = ""
+    /// Each test runs its own tmux server (`-L`), so one test's shutdown never races the next's start.
+    private var server = ""
     private var workDir: URL!
 
     override func setUpWithError() throws {
@@ -23,11 +25,12 @@ final class NNUNetExplorerTests: XCTestCase {
         }
         guard agg2expExecutable() != nil else { throw missingPrerequisite("agg2exp binary not built next to the tests") }
         session = "agg2exp-nnunet-\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"
+        server = session
         workDir = URL(fileURLWithPath: try makeTemporaryDirectory(self))
     }
 
     override func tearDownWithError() throws {
-        if !session.isEmpty { tmux(["kill-session", "-t", session]) }
+        if !server.isEmpty { tmux(["kill-server"]) }
     }
 
     /// Runs tmux through posix_spawn and waitpid (Foundation's Process can miss the exit of a
@@ -41,7 +44,7 @@ final class NNUNetExplorerTests: XCTestCase {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, output ? outPath : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        let argv = (["/usr/bin/tmux"] + args).map { strdup($0) } + [nil]
+        let argv = (["/usr/bin/tmux"] + ["-L", server] + args).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
         guard posix_spawn(&pid, argv[0]!, &actions, nil, argv, environ) == 0 else { return "" }
@@ -141,8 +144,12 @@ final class NNUNetExplorerTests: XCTestCase {
         let ct = try NIfTI.readVolume(scan)
         let scanMap = workDir.appendingPathComponent("ct-scaled__\(target).nii.gz").path
         try NIfTI.write(Volume(grid: ct.grid, voxels: ct.voxels.map { $0 * 1e-3 }), to: scanMap)
-        tmux(["kill-session", "-t", session])
+        // The next run in a session of its own, started before the old one is killed: killing a
+        // server's last session shuts the server down, and a session started meanwhile vanishes with it.
+        let finished = session
+        session += "-import"
         start([scan, "--attributions", scanMap, gradientMap] + models.flatMap { ["--model", $0] })
+        tmux(["kill-session", "-t", finished])
         // The status line's "METHOD → TARGET (INDEX)" and the probe's percentile: the map is shown
         // (the opening message names the method too, before the first frame shows it).
         try waitFor(60, "the imported maps") { $0.contains("ct-scaled → \(target) (") && $0.contains(" (p") }

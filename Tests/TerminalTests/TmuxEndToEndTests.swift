@@ -7,6 +7,8 @@ import XCTest
 /// (scripts/test.sh builds the binary before running the tests).
 final class TmuxEndToEndTests: XCTestCase {
     var session = ""
+    /// Each test runs its own tmux server (`-L`), so one test's shutdown never races the next's start.
+    var server = ""
     var workDir: URL!
 
     private static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
@@ -36,6 +38,11 @@ final class TmuxEndToEndTests: XCTestCase {
     /// temporary file for the same reason.
     @discardableResult
     func tmux(_ args: [String], output: Bool = false) throws -> String {
+        try runTmux(args, output: output).output
+    }
+
+    /// `tmux` with the client's exit status, for the commands whose failure must not pass silently.
+    func runTmux(_ args: [String], output: Bool = false) throws -> (status: Int32, output: String) {
         let outPath = FileManager.default.temporaryDirectory.appendingPathComponent("\(session)-\(UUID().uuidString).out").path
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -44,7 +51,7 @@ final class TmuxEndToEndTests: XCTestCase {
         posix_spawn_file_actions_addopen(&actions, 1, output ? outPath : "/dev/null",
                                          O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        let argv = ([which("tmux")!] + args).map { strdup($0) } + [nil]
+        let argv = ([which("tmux")!] + ["-L", server] + args).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, argv[0]!, &actions, nil, argv, environ)
@@ -54,9 +61,10 @@ final class TmuxEndToEndTests: XCTestCase {
         }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        guard output else { return "" }
+        let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        guard output else { return (exit, "") }
         defer { try? FileManager.default.removeItem(atPath: outPath) }
-        return (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        return (exit, (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "")
     }
 
     func capture() throws -> String { try tmux(["capture-pane", "-p", "-t", session], output: true) }
@@ -79,12 +87,13 @@ final class TmuxEndToEndTests: XCTestCase {
         guard which("tmux") != nil else { throw missingPrerequisite("tmux is not installed") }
         guard binary != nil else { throw missingPrerequisite("agg2exp binary not built next to the tests") }
         session = "agg2exp-e2e-\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"
+        server = session
         workDir = FileManager.default.temporaryDirectory.appendingPathComponent(session)
         try FileManager.default.createDirectory(at: workDir, withIntermediateDirectories: true)
     }
 
     override func tearDownWithError() throws {
-        if !session.isEmpty { _ = try? tmux(["kill-session", "-t", session]) }
+        if !server.isEmpty { _ = try? tmux(["kill-server"]) }
         if let workDir { try? FileManager.default.removeItem(at: workDir) }
     }
 
@@ -94,7 +103,21 @@ final class TmuxEndToEndTests: XCTestCase {
         let command = "cd '\(workDir.path)' && env XDG_CACHE_HOME='\(workDir.path)/cache' \(env) "
             + "AGG2EXP_SAMPLE_DATA='\(sample)' '\(binary!)' \(arguments); "
             + "echo agg2exp-exit=$?; sleep 60"
-        try tmux(["new-session", "-d", "-s", session, "-x", "\(width)", "-y", "\(height)", command])
+        let started = try runTmux(["new-session", "-d", "-s", session, "-x", "\(width)", "-y", "\(height)", command])
+        guard started.status == 0 else {
+            throw NSError(domain: "tmux", code: Int(started.status),
+                          userInfo: [NSLocalizedDescriptionKey: "tmux new-session \(session) exited \(started.status)"])
+        }
+    }
+
+    /// Starts the next run in a session of its own before the old one is killed: killing a
+    /// server's last session shuts the server down, and a new session started meanwhile can
+    /// connect to the dying server and vanish with it (a blank pane, whatever its name).
+    func restart(_ env: String, arguments: String = "", width: Int = 160, height: Int = 48) throws {
+        let old = session
+        session = "\(old)-next"
+        try start(env, arguments: arguments, width: width, height: height)
+        try tmux(["kill-session", "-t", old])
     }
 
     func testPlanesSidebarKeysAndExport() throws {
@@ -199,12 +222,7 @@ final class TmuxEndToEndTests: XCTestCase {
         let entries = workDir.appendingPathComponent("cache/agg2exp/attributions").path
         let stored = try FileManager.default.contentsOfDirectory(atPath: entries).filter { $0.hasSuffix(".a2xc") }
         XCTAssertEqual(stored.count, 2, "the prediction and the gradient map")
-        try tmux(["kill-session", "-t", session])
-        // A session of its own: a new session under the old name can race the server's shutdown
-        // (the killed session was its last) and fail silently.
-        session += "-reopened"
-
-        try start("TERM=xterm-256color LANG=C.UTF-8", arguments: "view '\(tinyScan)' --model '\(tinyModel)'")
+        try restart("TERM=xterm-256color LANG=C.UTF-8", arguments: "view '\(tinyScan)' --model '\(tinyModel)'")
         let screen = try waitFor(20, "the cached map") {
             $0.contains("gradient → liver from the cache") && $0.contains(" (p")
         }
