@@ -14,9 +14,8 @@ final class NNUNetExplorerTests: XCTestCase {
     private static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("EngineTests/Fixtures/nnunet")
     private let scan = fixtures.appendingPathComponent("resample_ct.nii.gz").path
-    private var session = ""
-    /// Each test runs its own tmux server (`-L`), so one test's shutdown never races the next's start.
-    private var server = ""
+    /// The test's own tmux server (see `TmuxServer`).
+    private var server: TmuxServer!
     private var workDir: URL!
 
     override func setUpWithError() throws {
@@ -24,55 +23,25 @@ final class NNUNetExplorerTests: XCTestCase {
             throw missingPrerequisite("tmux is not installed")
         }
         guard agg2expExecutable() != nil else { throw missingPrerequisite("agg2exp binary not built next to the tests") }
-        session = "agg2exp-nnunet-\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"
-        server = session
+        server = TmuxServer(executable: "/usr/bin/tmux", name: "agg2exp-nnunet-\(getpid())-\(UInt32.random(in: 0..<UInt32.max))")
         workDir = URL(fileURLWithPath: try makeTemporaryDirectory(self))
     }
 
     override func tearDownWithError() throws {
-        if !server.isEmpty { tmux(["kill-server"]) }
-    }
-
-    /// Runs tmux through posix_spawn and waitpid (Foundation's Process can miss the exit of a
-    /// client whose server inherited its descriptors); output, when asked for, via a file.
-    @discardableResult
-    private func tmux(_ args: [String], output: Bool = false) -> String {
-        let outPath = workDir.appendingPathComponent("tmux-\(UUID().uuidString).out").path
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output ? outPath : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        let argv = (["/usr/bin/tmux"] + ["-L", server] + args).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        guard posix_spawn(&pid, argv[0]!, &actions, nil, argv, environ) == 0 else { return "" }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        guard output else { return "" }
-        defer { try? FileManager.default.removeItem(atPath: outPath) }
-        return (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        server?.shutDown()
     }
 
     @discardableResult
-    private func waitFor(_ timeout: Double, _ what: String, _ predicate: (String) -> Bool) throws -> String {
-        let end = Date().addingTimeInterval(timeout)
-        var screen = ""
-        while Date() < end {
-            screen = tmux(["capture-pane", "-p", "-t", session], output: true)
-            if predicate(screen) { return screen }
-            usleep(100_000)
-        }
-        XCTFail("timed out waiting for \(what); screen:\n\(screen)")
-        return screen
+    private func waitFor(_ timeout: Double, _ what: String, file: StaticString = #filePath, line: UInt = #line,
+                         _ predicate: (String) -> Bool) throws -> String {
+        try server.waitFor(timeout, what, file: file, line: line, predicate)
     }
 
-    private func start(_ arguments: [String]) {
+    /// The shell command that opens `agg2exp view` on `arguments`, then prints its exit status.
+    private func viewCommand(_ arguments: [String]) -> String {
         let quoted = arguments.map { "'\($0)'" }.joined(separator: " ")
-        let command = "cd '\(workDir.path)' && env XDG_CACHE_HOME='\(workDir.path)/cache' TERM=xterm-256color LANG=C.UTF-8 "
+        return "cd '\(workDir.path)' && env XDG_CACHE_HOME='\(workDir.path)/cache' TERM=xterm-256color LANG=C.UTF-8 "
             + "'\(agg2expExecutable()!.path)' view \(quoted); echo agg2exp-exit=$?; sleep 60"
-        tmux(["new-session", "-d", "-s", session, "-x", "180", "-y", "50", command])
     }
 
     private func reference(_ name: String) throws -> (voxels: [[Int]], ras: [[Double]], hu: [Double]) {
@@ -87,16 +56,16 @@ final class NNUNetExplorerTests: XCTestCase {
     /// voxels, saves the map and compares it with explain's; returns the saved map.
     private func checkExplorer(models: [String], referenceCase: String, target: String, targetIndex: Int,
                                nextTargets: Int, huTolerance: Double) throws {
-        start([scan] + models.flatMap { ["--model", $0] })
+        try server.start(viewCommand([scan] + models.flatMap { ["--model", $0] }), width: 180, height: 50)
         try waitFor(60, "the gradient of class 1") { $0.contains("gradient → ") && $0.contains(" (p") }
-        for _ in 0..<nextTargets { tmux(["send-keys", "-t", session, "n"]) }
+        for _ in 0..<nextTargets { try server.send("n") }
         try waitFor(60, "the gradient of \(target)") { $0.contains("gradient → \(target) (\(targetIndex))") && $0.contains(" (p") }
 
         let want = try reference(referenceCase)
         for (v, (ras, hu)) in zip(want.voxels, zip(want.ras, want.hu)).prefix(3) {
-            tmux(["send-keys", "-t", session, ":"])
-            tmux(["send-keys", "-t", session, "-l", "\(v[0]) \(v[1]) \(v[2])"])
-            tmux(["send-keys", "-t", session, "Enter"])
+            try server.send(":")
+            try server.send("-l", "\(v[0]) \(v[1]) \(v[2])")
+            try server.send("Enter")
             let ijk = "ijk \(v[0]) \(v[1]) \(v[2])"
             let screen = try waitFor(10, ijk) { $0.contains(ijk + " │") }
             // The status line rounds to 0.1 mm and whole HU.
@@ -107,12 +76,12 @@ final class NNUNetExplorerTests: XCTestCase {
             XCTAssertTrue(status.contains(String(format: "HU %.0f │", hu)), "\(referenceCase) HU \(hu) at \(ijk): \(status)")
         }
 
-        tmux(["send-keys", "-t", session, "S"])
+        try server.send("S")
         try waitFor(10, "the saved map") { $0.contains("Map saved to") }
         let saved = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: workDir.path)
             .first { $0.hasPrefix("gradient__\(target)__") && $0.hasSuffix(".nii.gz") })
         let map = try NIfTI.readVolume(workDir.appendingPathComponent(saved).path)
-        tmux(["send-keys", "-t", session, "q"])
+        try server.send("q")
         try waitFor(10, "a clean exit") { $0.contains("agg2exp-exit=0") }
 
         let out = workDir.appendingPathComponent("explain.nii.gz").path
@@ -144,18 +113,14 @@ final class NNUNetExplorerTests: XCTestCase {
         let ct = try NIfTI.readVolume(scan)
         let scanMap = workDir.appendingPathComponent("ct-scaled__\(target).nii.gz").path
         try NIfTI.write(Volume(grid: ct.grid, voxels: ct.voxels.map { $0 * 1e-3 }), to: scanMap)
-        // The next run in a session of its own, started before the old one is killed: killing a
-        // server's last session shuts the server down, and a session started meanwhile vanishes with it.
-        let finished = session
-        session += "-import"
-        start([scan, "--attributions", scanMap, gradientMap] + models.flatMap { ["--model", $0] })
-        tmux(["kill-session", "-t", finished])
+        try server.restart(viewCommand([scan, "--attributions", scanMap, gradientMap] + models.flatMap { ["--model", $0] }),
+                           width: 180, height: 50)
         // The status line's "METHOD → TARGET (INDEX)" and the probe's percentile: the map is shown
         // (the opening message names the method too, before the first frame shows it).
         try waitFor(60, "the imported maps") { $0.contains("ct-scaled → \(target) (") && $0.contains(" (p") }
 
         func saveShown(_ method: String) throws -> Volume {
-            tmux(["send-keys", "-t", session, "S"])
+            try server.send("S")
             try waitFor(10, "the saved \(method) map") { $0.contains("Map saved to") && $0.contains("\(method)__") }
             let name = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: workDir.path)
                 .first { $0.hasPrefix("\(method)__\(target)__") && $0.hasSuffix(".nii.gz") })
@@ -165,11 +130,11 @@ final class NNUNetExplorerTests: XCTestCase {
         for (v, hu) in zip(want.voxels, want.hu) {
             XCTAssertEqual(Double(moved[v[0], v[1], v[2]]), hu * 1e-3, accuracy: huTolerance * 1e-3, "ct-scaled at \(v)")
         }
-        tmux(["send-keys", "-t", session, "m"])
+        try server.send("m")
         try waitFor(10, "the imported gradient") { $0.contains("gradient → \(target) (") && $0.contains(" (p") }
         XCTAssertEqual(try saveShown("gradient").voxels, try NIfTI.readVolume(gradientMap).voxels,
                        "the network-grid map is shown as it was written")
-        tmux(["send-keys", "-t", session, "q"])
+        try server.send("q")
         try waitFor(10, "a clean exit") { $0.contains("agg2exp-exit=0") }
     }
 

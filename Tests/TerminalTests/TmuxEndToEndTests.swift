@@ -6,9 +6,9 @@ import XCTest
 /// captured screen and the exported report. Skipped when tmux or the built binary is missing
 /// (scripts/test.sh builds the binary before running the tests).
 final class TmuxEndToEndTests: XCTestCase {
-    var session = ""
-    /// Each test runs its own tmux server (`-L`), so one test's shutdown never races the next's start.
-    var server = ""
+    /// The test's own tmux server (see `TmuxServer`).
+    var server: TmuxServer!
+    var session: String { server.session }
     var workDir: URL!
 
     private static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
@@ -32,92 +32,48 @@ final class TmuxEndToEndTests: XCTestCase {
         return nil
     }
 
-    /// Runs tmux through posix_spawn and reaps it with waitpid. `new-session` forks a server that
-    /// inherits the client's descriptors, and Foundation's `Process` can then miss the client's exit
-    /// and wait forever; waitpid on the client's pid cannot. Output, when asked for, goes through a
-    /// temporary file for the same reason.
     @discardableResult
-    func tmux(_ args: [String], output: Bool = false) throws -> String {
-        try runTmux(args, output: output).output
-    }
+    func tmux(_ args: [String], output: Bool = false) throws -> String { try server.run(args, output: output).output }
 
-    /// `tmux` with the client's exit status, for the commands whose failure must not pass silently.
-    func runTmux(_ args: [String], output: Bool = false) throws -> (status: Int32, output: String) {
-        let outPath = FileManager.default.temporaryDirectory.appendingPathComponent("\(session)-\(UUID().uuidString).out").path
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output ? outPath : "/dev/null",
-                                         O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        let argv = ([which("tmux")!] + ["-L", server] + args).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, argv[0]!, &actions, nil, argv, environ)
-        guard spawned == 0 else {
-            throw NSError(domain: "tmux", code: Int(spawned),
-                          userInfo: [NSLocalizedDescriptionKey: "cannot start tmux: \(String(cString: strerror(spawned)))"])
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        guard output else { return (exit, "") }
-        defer { try? FileManager.default.removeItem(atPath: outPath) }
-        return (exit, (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "")
-    }
-
-    func capture() throws -> String { try tmux(["capture-pane", "-p", "-t", session], output: true) }
+    func capture() throws -> String { try server.capture() }
 
     /// Polls the pane until `predicate` holds (up to `timeout` seconds); returns the last capture.
     @discardableResult
-    func waitFor(_ timeout: Double = 20, _ what: String, _ predicate: (String) -> Bool) throws -> String {
-        let end = Date().addingTimeInterval(timeout)
-        var screen = ""
-        while Date() < end {
-            screen = try capture()
-            if predicate(screen) { return screen }
-            usleep(100_000)
-        }
-        XCTFail("timed out waiting for \(what); screen:\n\(screen)")
-        return screen
+    func waitFor(_ timeout: Double = 20, _ what: String, file: StaticString = #filePath, line: UInt = #line,
+                 _ predicate: (String) -> Bool) throws -> String {
+        try server.waitFor(timeout, what, file: file, line: line, predicate)
     }
 
     override func setUpWithError() throws {
-        guard which("tmux") != nil else { throw missingPrerequisite("tmux is not installed") }
+        guard let tmux = which("tmux") else { throw missingPrerequisite("tmux is not installed") }
         guard binary != nil else { throw missingPrerequisite("agg2exp binary not built next to the tests") }
-        session = "agg2exp-e2e-\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"
-        server = session
-        workDir = FileManager.default.temporaryDirectory.appendingPathComponent(session)
+        let name = "agg2exp-e2e-\(getpid())-\(UInt32.random(in: 0..<UInt32.max))"
+        server = TmuxServer(executable: tmux, name: name)
+        workDir = FileManager.default.temporaryDirectory.appendingPathComponent(name)
         try FileManager.default.createDirectory(at: workDir, withIntermediateDirectories: true)
     }
 
     override func tearDownWithError() throws {
-        if !server.isEmpty { _ = try? tmux(["kill-server"]) }
+        server?.shutDown()
         if let workDir { try? FileManager.default.removeItem(at: workDir) }
     }
 
-    func start(_ env: String, arguments: String = "", width: Int = 160, height: Int = 48) throws {
+    /// The shell command that runs agg2exp with `env` and `arguments`, then prints its exit status.
+    private func command(_ env: String, _ arguments: String) -> String {
         let sample = Self.repoRoot.appendingPathComponent("SampleData").path
         // The attribution cache goes into the test's own directory unless the test names one.
-        let command = "cd '\(workDir.path)' && env XDG_CACHE_HOME='\(workDir.path)/cache' \(env) "
+        return "cd '\(workDir.path)' && env XDG_CACHE_HOME='\(workDir.path)/cache' \(env) "
             + "AGG2EXP_SAMPLE_DATA='\(sample)' '\(binary!)' \(arguments); "
             + "echo agg2exp-exit=$?; sleep 60"
-        let started = try runTmux(["new-session", "-d", "-s", session, "-x", "\(width)", "-y", "\(height)", command])
-        guard started.status == 0 else {
-            throw NSError(domain: "tmux", code: Int(started.status),
-                          userInfo: [NSLocalizedDescriptionKey: "tmux new-session \(session) exited \(started.status)"])
-        }
     }
 
-    /// Starts the next run in a session of its own before the old one is killed: killing a
-    /// server's last session shuts the server down, and a new session started meanwhile can
-    /// connect to the dying server and vanish with it (a blank pane, whatever its name).
+    func start(_ env: String, arguments: String = "", width: Int = 160, height: Int = 48) throws {
+        try server.start(command(env, arguments), width: width, height: height)
+    }
+
+    /// The next run in a session of its own, opened before the old one is killed (`TmuxServer`).
     func restart(_ env: String, arguments: String = "", width: Int = 160, height: Int = 48) throws {
-        let old = session
-        session = "\(old)-next"
-        try start(env, arguments: arguments, width: width, height: height)
-        try tmux(["kill-session", "-t", old])
+        try server.restart(command(env, arguments), width: width, height: height)
     }
 
     func testPlanesSidebarKeysAndExport() throws {
