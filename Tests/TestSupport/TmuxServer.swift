@@ -80,6 +80,10 @@ public final class TmuxServer {
         return screen
     }
 
-    /// Ends the server with every session on it.
-    public func shutDown() { _ = try? run(["kill-server"]) }
+    /// Ends the server with every session on it, and removes its socket, which tmux leaves behind.
+    public func shutDown() {
+        _ = try? run(["kill-server"])
+        let directory = ProcessInfo.processInfo.environment["TMUX_TMPDIR"] ?? "/tmp"
+        try? FileManager.default.removeItem(atPath: "\(directory)/tmux-\(getuid())/\(name)")
+    }
 }
